@@ -1,0 +1,68 @@
+// The key/value cache of one sequence. Keys are stored after RoPE. Full-attention layers keep
+// every position; sliding layers keep a ring of `sliding_window` slots (position p in slot p % W),
+// all a sliding layer can ever look at.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gptoss/config/model_config.hpp"
+#include "gptoss/core/error.hpp"
+
+namespace gptoss {
+
+class KvCache {
+ public:
+  // capacity: the most tokens this sequence may hold; memory for them is reserved now, so that
+  // decoding never allocates.
+  KvCache(const ModelConfig& c, std::int64_t capacity) : capacity_(capacity), width_(c.kv_width()) {
+    if (capacity < 1 || capacity > c.max_context())
+      throw input_error("sequence capacity " + std::to_string(capacity) + " is outside [1, " +
+                        std::to_string(c.max_context()) + "], the model's context");
+    for (int l = 0; l < c.num_hidden_layers; ++l) {
+      std::int64_t slots = c.is_sliding(l) ? std::min<std::int64_t>(c.sliding_window, capacity) : capacity;
+      layers_.push_back({slots, c.is_sliding(l), std::vector<float>(slots * width_), std::vector<float>(slots * width_)});
+    }
+  }
+
+  std::int64_t length() const { return length_; }
+  std::int64_t capacity() const { return capacity_; }
+  // Bytes held, for reports.
+  std::int64_t bytes() const {
+    std::int64_t n = 0;
+    for (const auto& l : layers_) n += std::int64_t(l.k.size() + l.v.size()) * sizeof(float);
+    return n;
+  }
+
+  float* key(int layer, std::int64_t pos) { return layers_[layer].k.data() + slot(layer, pos) * width_; }
+  float* value(int layer, std::int64_t pos) { return layers_[layer].v.data() + slot(layer, pos) * width_; }
+  const float* key(int layer, std::int64_t pos) const { return layers_[layer].k.data() + slot(layer, pos) * width_; }
+  const float* value(int layer, std::int64_t pos) const { return layers_[layer].v.data() + slot(layer, pos) * width_; }
+
+  // Fails before any work is done if n more tokens do not fit.
+  void check_room(std::int64_t n) const {
+    if (n > capacity_ - length_)
+      throw input_error("sequence of " + std::to_string(length_) + " tokens cannot take " + std::to_string(n) +
+                        " more: its capacity is " + std::to_string(capacity_) + " tokens");
+  }
+  void advance(std::int64_t n) { length_ += n; }
+  void clear() { length_ = 0; }
+
+ private:
+  struct Layer {
+    std::int64_t slots;
+    bool ring;
+    std::vector<float> k, v;
+  };
+  std::int64_t slot(int layer, std::int64_t pos) const {
+    const Layer& l = layers_[layer];
+    return l.ring ? pos % l.slots : pos;
+  }
+
+  std::int64_t capacity_;
+  int width_;
+  std::int64_t length_ = 0;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace gptoss

@@ -1,0 +1,223 @@
+// Transformer<Config, Backend>: the whole gpt-oss model (spec 3). Config is a ModelConfig value
+// (gpt_oss_20b, gpt_oss_120b, a user's own, or dynamic_config to take the shape from the
+// checkpoint); Backend is gptoss::host here (gptoss::cuda in gptoss/cuda/).
+//
+//   auto model = gptoss::Transformer<gptoss::gpt_oss_20b>(gptoss::io::Checkpoint::open(dir));
+//   auto seq = model.new_sequence(4096);
+//   auto logits = model.prefill(seq, prompt);      // logits of the last prompt token
+//   logits = model.decode(seq, next_token);        // one token at a time, same numbers
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gptoss/config/config_json.hpp"
+#include "gptoss/core/backend.hpp"
+#include "gptoss/core/error.hpp"
+#include "gptoss/core/token.hpp"
+#include "gptoss/host/kernels.hpp"
+#include "gptoss/host/thread_pool.hpp"
+#include "gptoss/io/checkpoint.hpp"
+#include "gptoss/model/kv_cache.hpp"
+#include "gptoss/model/weights.hpp"
+#include "gptoss/ops/attention.hpp"
+#include "gptoss/ops/moe.hpp"
+#include "gptoss/ops/rms_norm.hpp"
+#include "gptoss/ops/rope.hpp"
+#include "gptoss/ops/workspace.hpp"
+
+namespace gptoss {
+
+// Which rows of logits a forward call returns.
+enum class Logits {
+  last,  // one row per step: its last token's
+  all,   // one row per token
+};
+
+// One sequence's share of a forward call: tokens to append to it.
+struct Step {
+  KvCache& sequence;
+  std::span<const token_id> tokens;
+};
+
+struct HostOptions {
+  int threads = 0;                    // 0: one per hardware thread
+  std::int64_t max_batch_tokens = 512;  // longer prompts are run in chunks of this many tokens
+};
+
+template <ModelConfig Config = dynamic_config, class Backend = host>
+class Transformer;
+
+template <ModelConfig Config>
+class Transformer<Config, host> {
+ public:
+  using SlidingAttention = ops::Attention<Config.is_dynamic() ? ops::runtime_window : Config.sliding_window>;
+  using FullAttention = ops::Attention<ops::full_window>;
+  using MoE = ops::MoELayer<Config.num_experts, Config.experts_per_token>;
+
+  explicit Transformer(io::Checkpoint checkpoint, HostOptions options = {})
+      : ckpt_(std::move(checkpoint)),
+        runtime_config_(ckpt_.config()),
+        options_(options),
+        pool_(std::make_unique<host_detail::ThreadPool>(options.threads)),
+        ws_(std::make_unique<ops::Workspace>(*pool_)) {
+    if constexpr (!Config.is_dynamic()) check_config(Config, ckpt_.config(), (ckpt_.dir() / "config.json").string());
+    if (options_.max_batch_tokens < 1) throw input_error("max_batch_tokens must be at least 1");
+    weights_ = view_weights(ckpt_, config());
+    rope_ = std::make_unique<ops::Rope>(config());
+  }
+
+  const ModelConfig& config() const {
+    if constexpr (Config.is_dynamic()) return runtime_config_;
+    else return Config;
+  }
+  const io::Checkpoint& checkpoint() const { return ckpt_; }
+  const Weights& weights() const { return weights_; }
+  int threads() const { return pool_->size(); }
+
+  // A new, empty sequence able to hold `capacity` tokens (its KV cache is reserved now).
+  KvCache new_sequence(std::int64_t capacity) const { return KvCache(config(), capacity); }
+
+  // Appends each step's tokens to its sequence and writes logits to `out` ([rows, vocab]).
+  void forward(std::span<const Step> steps, Logits which, std::span<float> out) {
+    const ModelConfig& c = config();
+    if (steps.empty()) return;
+    std::int64_t rows = 0;
+    for (std::size_t s = 0; s < steps.size(); ++s) {
+      const Step& st = steps[s];
+      if (st.tokens.empty()) throw input_error("step " + std::to_string(s) + " has no tokens");
+      for (std::size_t i = 0; i < st.tokens.size(); ++i)
+        if (st.tokens[i] >= token_id(c.vocab_size))
+          throw input_error("token id " + std::to_string(st.tokens[i]) + " (at index " + std::to_string(i) +
+                            ") is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+      st.sequence.check_room(std::int64_t(st.tokens.size()));
+      for (std::size_t o = 0; o < s; ++o)
+        if (&steps[o].sequence == &st.sequence) throw input_error("the same sequence appears twice in one forward call");
+      rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
+    }
+    if (std::int64_t(out.size()) < rows * c.vocab_size)
+      throw input_error("logits buffer holds " + std::to_string(out.size()) + " floats, " +
+                        std::to_string(rows * c.vocab_size) + " needed");
+
+    // Run in chunks of at most max_batch_tokens tokens; a long step spans several chunks.
+    std::vector<ops::Segment> segments;
+    std::vector<std::int64_t> out_row;  // per segment: first logits row it writes, or -1
+    std::int64_t budget = options_.max_batch_tokens, row = 0;
+    for (const Step& st : steps) {
+      const std::int64_t n = std::int64_t(st.tokens.size());
+      for (std::int64_t done = 0; done < n;) {
+        if (budget == 0) {
+          run_chunk(steps, segments, out_row, which, out);
+          segments.clear(), out_row.clear();
+          budget = options_.max_batch_tokens;
+        }
+        const std::int64_t take = std::min(budget, n - done);
+        segments.push_back({&st.sequence, done, take});  // offset fixed up in run_chunk
+        chunk_tokens_.push_back(st.tokens.subspan(std::size_t(done), std::size_t(take)));
+        const bool last_piece = done + take == n;
+        out_row.push_back(which == Logits::all ? row + done : (last_piece ? row : -1));
+        done += take;
+        budget -= take;
+      }
+      row += which == Logits::all ? n : 1;
+    }
+    run_chunk(steps, segments, out_row, which, out);
+  }
+
+  std::vector<float> forward(std::span<const Step> steps, Logits which = Logits::last) {
+    std::int64_t rows = 0;
+    for (const Step& st : steps) rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
+    std::vector<float> out(std::size_t(rows) * config().vocab_size);
+    forward(steps, which, out);
+    return out;
+  }
+
+  std::vector<float> prefill(KvCache& seq, std::span<const token_id> tokens, Logits which = Logits::last) {
+    Step step{seq, tokens};
+    return forward(std::span<const Step>(&step, 1), which);
+  }
+
+  std::vector<float> decode(KvCache& seq, token_id token) { return prefill(seq, std::span<const token_id>(&token, 1)); }
+
+  // Receives intermediate activations of later calls (embedding, attn_norm, q, k, v, q_rope, k_rope,
+  // attn_heads, attn_residual, mlp_norm, router_logits, expert_indices, expert_weights,
+  // mlp_residual, final_norm). An empty function turns tracing off.
+  void set_trace(ops::Trace trace) {
+    trace_ = std::move(trace);
+    ws_->tracer = trace_ ? &trace_ : nullptr;
+  }
+
+ private:
+  // Runs one chunk: segments[i] takes chunk_tokens_[i]; segment offsets are assigned here.
+  void run_chunk(std::span<const Step>, std::vector<ops::Segment>& segments, const std::vector<std::int64_t>& out_row,
+                 Logits which, std::span<float> out) {
+    const ModelConfig& c = config();
+    const int H = c.hidden_size;
+    ops::Workspace& ws = *ws_;
+    std::int64_t T = 0;
+    for (auto& s : segments) s.offset = (T += s.length) - s.length;
+    ws.tokens = T;
+    ws.position.resize(std::size_t(T));
+    ws.segment_of.resize(std::size_t(T));
+    std::vector<token_id> tokens;
+    tokens.reserve(std::size_t(T));
+    for (std::size_t i = 0; i < segments.size(); ++i)
+      for (std::int64_t j = 0; j < segments[i].length; ++j) {
+        ws.position[segments[i].offset + j] = segments[i].cache->length() + j;
+        ws.segment_of[segments[i].offset + j] = int(i);
+        tokens.push_back(chunk_tokens_[i][j]);
+      }
+    chunk_tokens_.clear();
+
+    float* x = ws.buffer(ws.x, T * H);
+    float* xn = ws.buffer(ws.x_norm, T * H);
+    float* delta = ws.buffer(ws.delta, T * H);
+    for (std::int64_t t = 0; t < T; ++t) host_detail::widen_row(weights_.embedding.row(tokens[t]), H, x + t * H);
+    ws.trace("embedding", -1, x, T, H);
+
+    for (int l = 0; l < c.num_hidden_layers; ++l) {
+      const LayerWeights& lw = weights_.layers[l];
+      ops::rms_norm_rows(x, T, lw.attn.norm, xn);
+      ws.trace("attn_norm", l, xn, T, H);
+      if (c.is_sliding(l)) SlidingAttention::forward(c, l, lw.attn, *rope_, xn, segments, ws, delta);
+      else FullAttention::forward(c, l, lw.attn, *rope_, xn, segments, ws, delta);
+      for (std::int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
+      ws.trace("attn_residual", l, x, T, H);
+
+      ops::rms_norm_rows(x, T, lw.mlp.norm, xn);
+      ws.trace("mlp_norm", l, xn, T, H);
+      MoE::forward(c, l, lw.mlp, xn, ws, delta);
+      for (std::int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
+      ws.trace("mlp_residual", l, x, T, H);
+    }
+    for (auto& s : segments) s.cache->advance(s.length);
+
+    // Final norm and unembedding, only for the rows the caller asked for.
+    ops::rms_norm_rows(x, T, weights_.norm, xn);
+    ws.trace("final_norm", -1, xn, T, H);
+    const std::int64_t V = c.vocab_size;
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+      if (out_row[i] < 0) continue;
+      const auto& s = segments[i];
+      const std::int64_t first = which == Logits::all ? s.offset : s.offset + s.length - 1;
+      const std::int64_t n = which == Logits::all ? s.length : 1;
+      host_detail::matmul(host_detail::Bf16Rows{weights_.unembedding}, nullptr, xn + first * H, H, int(n),
+                          out.data() + out_row[i] * V, V, *pool_, ws.scratch);
+    }
+  }
+
+  io::Checkpoint ckpt_;
+  ModelConfig runtime_config_;
+  HostOptions options_;
+  std::unique_ptr<host_detail::ThreadPool> pool_;
+  std::unique_ptr<ops::Workspace> ws_;
+  Weights weights_;
+  std::unique_ptr<ops::Rope> rope_;
+  std::vector<std::span<const token_id>> chunk_tokens_;
+  ops::Trace trace_;
+};
+
+}  // namespace gptoss

@@ -1,0 +1,98 @@
+// MoELayer<Experts, TopK> (spec 3.4): the router picks TopK of Experts per token and weights them
+// by a softmax over the chosen logits; each chosen expert runs MXFP4 MLP1 (interleaved gate and
+// linear rows), the clamped SwiGLU and MXFP4 MLP2, each with its bias; the outputs are summed
+// with the routing weights. Experts or TopK of 0 take the config's value at run time.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "gptoss/config/model_config.hpp"
+#include "gptoss/core/math.hpp"
+#include "gptoss/host/kernels.hpp"
+#include "gptoss/model/weights.hpp"
+#include "gptoss/ops/workspace.hpp"
+
+namespace gptoss::ops {
+
+template <int Experts = 0, int TopK = 0>
+class MoELayer {
+ public:
+  static int experts(const ModelConfig& c) { return Experts ? Experts : c.num_experts; }
+  static int top_k(const ModelConfig& c) { return TopK ? TopK : c.experts_per_token; }
+
+  // x_norm: [tokens, H]; out: [tokens, H].
+  static void forward(const ModelConfig& c, int layer, const MoEWeights& w, const float* x_norm, Workspace& ws,
+                      float* out) {
+    using namespace host_detail;
+    const std::int64_t T = ws.tokens;
+    const int H = c.hidden_size, I = c.intermediate_size, E = experts(c), K = top_k(c);
+
+    float* logits = ws.buffer(ws.router, T * E);
+    matmul(Bf16Rows{w.gate}, &w.gate_bias, x_norm, H, int(T), logits, E, ws.pool, ws.scratch);
+    ws.trace("router_logits", layer, logits, T, E);
+
+    std::vector<int>& chosen = ws_chosen(ws, T * K);
+    std::vector<float>& weight = ws_weight(ws, T * K);
+    for (std::int64_t t = 0; t < T; ++t) math::route_top_k(logits + t * E, E, K, &chosen[t * K], &weight[t * K]);
+    if (ws.tracer) {
+      std::vector<float> idx(chosen.begin(), chosen.begin() + T * K);
+      ws.trace("expert_indices", layer, idx.data(), T, K);
+      ws.trace("expert_weights", layer, weight.data(), T, K);
+    }
+
+    // Group the (token, rank) pairs by expert so each expert's weights are read once per call.
+    std::vector<std::int64_t>& order = ws_order(ws, T * K);
+    std::vector<std::int64_t> first(E + 1, 0);
+    for (std::int64_t i = 0; i < T * K; ++i) ++first[chosen[i] + 1];
+    for (int e = 0; e < E; ++e) first[e + 1] += first[e];
+    {
+      std::vector<std::int64_t> fill(first.begin(), first.end() - 1);
+      for (std::int64_t i = 0; i < T * K; ++i) order[fill[chosen[i]]++] = i;
+    }
+
+    float* y = ws.buffer(ws.expert_out, T * K * H);  // row i = token i / K, rank i % K
+    for (int e = 0; e < E; ++e) {
+      const std::int64_t n = first[e + 1] - first[e];
+      if (n == 0) continue;
+      const std::int64_t* rows = order.data() + first[e];
+      float* xe = ws.buffer(ws.gathered, n * H);
+      for (std::int64_t i = 0; i < n; ++i) std::copy_n(x_norm + (rows[i] / K) * H, H, xe + i * H);
+
+      float* h1 = ws.buffer(ws.h1, n * 2 * I);
+      const Bf16Vector b1{w.mlp1_bias.row(e), 2 * I};
+      matmul(Mxfp4Rows{w.mlp1.expert(e)}, &b1, xe, H, int(n), h1, 2 * I, ws.pool, ws.scratch);
+
+      float* act = ws.buffer(ws.act, n * I);
+      for (std::int64_t i = 0; i < n * I; ++i) act[i] = math::swiglu(h1[2 * i], h1[2 * i + 1], c.swiglu_limit);
+
+      float* ye = ws.buffer(ws.gathered, n * H);  // xe is no longer needed
+      const Bf16Vector b2{w.mlp2_bias.row(e), H};
+      matmul(Mxfp4Rows{w.mlp2.expert(e)}, &b2, act, I, int(n), ye, H, ws.pool, ws.scratch);
+      for (std::int64_t i = 0; i < n; ++i) std::copy_n(ye + i * H, H, y + rows[i] * H);
+    }
+
+    for (std::int64_t t = 0; t < T; ++t) {
+      float* o = out + t * H;
+      std::fill(o, o + H, 0.0f);
+      for (int r = 0; r < K; ++r) {
+        const float wr = weight[t * K + r];
+        const float* yr = y + (t * K + r) * H;
+        for (int i = 0; i < H; ++i) o[i] += wr * yr[i];
+      }
+    }
+  }
+
+ private:
+  // Index buffers live in the workspace too, so steady-state decoding does not allocate.
+  static std::vector<int>& ws_chosen(Workspace& ws, std::int64_t n) { return grow(ws.chosen, n); }
+  static std::vector<float>& ws_weight(Workspace& ws, std::int64_t n) { return grow(ws.route_weight, n); }
+  static std::vector<std::int64_t>& ws_order(Workspace& ws, std::int64_t n) { return grow(ws.order, n); }
+  template <class T>
+  static std::vector<T>& grow(std::vector<T>& v, std::int64_t n) {
+    if (v.size() < std::size_t(n)) v.resize(std::size_t(n));
+    return v;
+  }
+};
+
+}  // namespace gptoss::ops

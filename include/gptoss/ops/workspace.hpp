@@ -1,0 +1,53 @@
+// What one forward call of the host backend works in: the thread pool, per-worker scratch, the
+// activation buffers (grown on first use, then reused), where each token of the batch belongs,
+// and an optional trace of intermediate values for tests and debugging.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "gptoss/host/kernels.hpp"
+#include "gptoss/host/thread_pool.hpp"
+#include "gptoss/model/kv_cache.hpp"
+
+namespace gptoss::ops {
+
+// A run of consecutive tokens of the batch that extend one sequence: tokens [offset, offset +
+// length) of the batch sit at positions cache->length() + i.
+struct Segment {
+  KvCache* cache;
+  std::int64_t offset, length;
+};
+
+// Receives intermediate values: name, layer (-1 outside blocks), data [rows, cols] row-major.
+using Trace = std::function<void(std::string_view, int, const float*, std::int64_t, std::int64_t)>;
+
+struct Workspace {
+  explicit Workspace(host_detail::ThreadPool& p) : pool(p) {}
+
+  host_detail::ThreadPool& pool;
+  host_detail::Scratch scratch;
+  const Trace* tracer = nullptr;
+
+  std::int64_t tokens = 0;
+  std::vector<std::int64_t> position;  // per token of the batch
+  std::vector<int> segment_of;         // per token: index into the segments
+
+  std::vector<float> x, x_norm, delta, q, k, v, o;
+  std::vector<float> router, h1, act, expert_out;
+  std::vector<float> gathered;
+  std::vector<int> chosen;
+  std::vector<float> route_weight;
+  std::vector<std::int64_t> order;
+
+  static float* buffer(std::vector<float>& b, std::int64_t n) {
+    if (b.size() < std::size_t(n)) b.resize(std::size_t(n));
+    return b.data();
+  }
+  void trace(std::string_view name, int layer, const float* data, std::int64_t rows, std::int64_t cols) const {
+    if (tracer && *tracer) (*tracer)(name, layer, data, rows, cols);
+  }
+};
+
+}  // namespace gptoss::ops
