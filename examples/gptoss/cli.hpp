@@ -19,6 +19,10 @@ struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A command that takes positional words (`gptoss harmony render`) lists this pseudo-name among its
+// options; Args then keeps the words that are not options, in order, in words().
+inline const std::string positional_words = "<words>";
+
 // Options of one subcommand: `--name value` pairs and bare `--flag`s. Which names take a value is
 // declared by the command, so `--json` never swallows the next argument.
 class Args {
@@ -26,6 +30,10 @@ class Args {
   Args(std::vector<std::string> argv, const std::set<std::string>& flags, const std::set<std::string>& options) {
     for (std::size_t i = 0; i < argv.size(); ++i) {
       const std::string& a = argv[i];
+      if (a.rfind("-", 0) != 0 && options.count(positional_words)) {
+        words_.push_back(a);
+        continue;
+      }
       if (a.size() < 3 || a.rfind("--", 0) != 0) throw usage_error("unexpected argument '" + a + "'");
       std::string name = a.substr(2), value;
       bool has_inline = false;
@@ -34,6 +42,7 @@ class Args {
         name = name.substr(0, eq);
         has_inline = true;
       }
+      if (name == positional_words) throw usage_error("unknown option --" + name);
       if (flags.count(name)) {
         if (has_inline) throw usage_error("--" + name + " takes no value");
         flags_.insert(name);
@@ -51,6 +60,7 @@ class Args {
   }
 
   bool flag(const std::string& name) const { return flags_.count(name) != 0; }
+  const std::vector<std::string>& words() const { return words_; }
   bool has(const std::string& name) const { return values_.count(name) != 0; }
 
   std::string str(const std::string& name) const {
@@ -97,6 +107,7 @@ class Args {
  private:
   std::map<std::string, std::string> values_;
   std::set<std::string> flags_;
+  std::vector<std::string> words_;
 };
 
 // A subcommand registers itself with a static Command object in its own source file.

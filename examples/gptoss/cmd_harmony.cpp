@@ -1,0 +1,65 @@
+// gptoss harmony render|parse: the Harmony chat format as a JSON filter (stdin -> stdout), in the
+// schema of the golden cases. Failures print {"error": KIND} on stdout, a line on stderr, exit 1.
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include <fmt/core.h>
+
+#include "cli.hpp"
+#include "gptoss/harmony/requests.hpp"
+#include "gptoss/text/tokenizer.hpp"
+
+namespace {
+
+using namespace gptoss;
+using harmony::ordered_json;
+
+int fail(std::string_view kind, std::string_view message) {
+  fmt::print("{}\n", ordered_json{{"error", kind}}.dump());
+  fmt::print(stderr, "gptoss harmony: {}\n", message);
+  return 1;
+}
+
+int run(const cli::Args& args) {
+  const auto& words = args.words();
+  if (words.size() != 1 || (words[0] != "render" && words[0] != "parse"))
+    throw cli::usage_error("expected exactly one of 'render' or 'parse'");
+  const bool render = words[0] == "render";
+
+  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  ordered_json request;
+  try {
+    request = ordered_json::parse(input);
+  } catch (const ordered_json::parse_error& e) {
+    return fail("invalid_json", std::string("input is not valid JSON: ") + e.what());
+  }
+  text::Tokenizer tok = args.has("vocab") ? text::Tokenizer::from_file(args.str("vocab"))
+                                          : text::Tokenizer::load_default();
+  try {
+    ordered_json out = render ? harmony::render_request(tok, request) : harmony::parse_request(tok, request);
+    fmt::print("{}\n", out.dump(-1, ' ', false, ordered_json::error_handler_t::replace));
+    return 0;
+  } catch (const harmony::harmony_error& e) {
+    return fail(harmony::to_string(e.kind), e.what());
+  } catch (const input_error& e) {
+    return fail("invalid_input", e.what());
+  }
+}
+
+const cli::Register reg{{
+    .name = "harmony",
+    .summary = "render or parse Harmony conversations (JSON on stdin)",
+    .usage = "usage: gptoss harmony render [--vocab FILE] < request.json\n"
+             "       gptoss harmony parse  [--vocab FILE] < request.json\n\n"
+             "render: reads {\"render\": {\"mode\", \"next_role\", \"auto_drop_analysis\"}, \"messages\": [...]}\n"
+             "        and prints {\"text\": ..., \"tokens\": [...]}.\n"
+             "parse:  reads {\"input\": {\"role\", \"strict\", \"tokens\": [...]}} and prints {\"messages\": [...]}.\n"
+             "Modes: completion, conversation, training, message. Errors print {\"error\": KIND} and exit 1.\n\n"
+             "  --vocab FILE   tokenizer.json or o200k_base.tiktoken (default: the built-in search)\n",
+    .flags = {},
+    .options = {"vocab", cli::positional_words},
+    .run = run,
+}};
+
+}  // namespace
