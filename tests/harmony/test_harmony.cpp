@@ -366,6 +366,13 @@ BOOST_AUTO_TEST_CASE(cli_errors) {
   BOOST_TEST(r.status == 1);
   BOOST_TEST(ordered_json::parse(r.out) == ordered_json({{"error", "invalid_input"}}));
 
+  // Nesting deep enough to exhaust the stack of a recursive renderer is refused.
+  std::string deep = R"({"messages": [{"role": "user", "content": "x"}], "junk": )";
+  deep += std::string(100000, '[') + std::string(100000, ']') + "}";
+  r = run_cli("render", deep);
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(ordered_json::parse(r.out) == ordered_json({{"error", "invalid_json"}}));
+
   r = run_cli("bogus", "{}");
   BOOST_TEST(r.status == 2);  // usage error
 }
