@@ -137,6 +137,39 @@ inline ModelConfig read_config(const std::filesystem::path& path, Layout* layout
   return parse_config(detail::read_json_file(path), path.string(), layout_out);
 }
 
+// The config.json of a layout: the 16 keys of the original, or the Hugging Face file's fields.
+inline nlohmann::ordered_json config_to_json(const ModelConfig& c, Layout layout) {
+  nlohmann::ordered_json j;
+  if (layout == Layout::original) {
+    j = {{"num_hidden_layers", c.num_hidden_layers}, {"num_experts", c.num_experts},
+         {"experts_per_token", c.experts_per_token}, {"vocab_size", c.vocab_size},
+         {"hidden_size", c.hidden_size}, {"intermediate_size", c.intermediate_size},
+         {"swiglu_limit", c.swiglu_limit}, {"head_dim", c.head_dim},
+         {"num_attention_heads", c.num_attention_heads}, {"num_key_value_heads", c.num_key_value_heads},
+         {"sliding_window", c.sliding_window}, {"initial_context_length", c.initial_context_length},
+         {"rope_theta", c.rope_theta}, {"rope_scaling_factor", c.rope_scaling_factor},
+         {"rope_ntk_alpha", c.rope_ntk_alpha}, {"rope_ntk_beta", c.rope_ntk_beta}};
+    return j;
+  }
+  std::vector<std::string> layer_types;
+  for (int l = 0; l < c.num_hidden_layers; ++l) layer_types.push_back(c.is_sliding(l) ? "sliding_attention" : "full_attention");
+  j = {{"architectures", {"GptOssForCausalLM"}}, {"model_type", "gpt_oss"}, {"attention_bias", true},
+       {"attention_dropout", 0.0}, {"head_dim", c.head_dim}, {"hidden_act", "silu"},
+       {"hidden_size", c.hidden_size}, {"initial_context_length", c.initial_context_length},
+       {"intermediate_size", c.intermediate_size}, {"layer_types", layer_types},
+       {"max_position_embeddings", c.max_context()}, {"num_attention_heads", c.num_attention_heads},
+       {"num_experts_per_tok", c.experts_per_token}, {"experts_per_token", c.experts_per_token},
+       {"num_hidden_layers", c.num_hidden_layers}, {"num_key_value_heads", c.num_key_value_heads},
+       {"num_local_experts", c.num_experts}, {"rms_norm_eps", 1e-05},
+       {"rope_scaling", {{"beta_fast", c.rope_ntk_beta}, {"beta_slow", c.rope_ntk_alpha}, {"factor", c.rope_scaling_factor},
+                         {"original_max_position_embeddings", c.initial_context_length}, {"rope_type", "yarn"}, {"truncate", false}}},
+       {"rope_theta", c.rope_theta}, {"sliding_window", c.sliding_window}, {"swiglu_limit", c.swiglu_limit},
+       {"tie_word_embeddings", false}, {"use_cache", true}, {"vocab_size", c.vocab_size},
+       {"quantization_config", {{"quant_method", "mxfp4"}, {"modules_to_not_convert",
+           {"model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"}}}}};
+  return j;
+}
+
 // Throws config_error naming the first field where a checkpoint differs from the compiled config.
 inline void check_config(const ModelConfig& compiled, const ModelConfig& found, const std::string& where) {
   auto check = [&](const char* name, auto want, auto got) {

@@ -142,6 +142,12 @@ class Transformer<Config, host> {
 
   std::vector<float> decode(KvCache& seq, token_id token) { return prefill(seq, std::span<const token_id>(&token, 1)); }
 
+  // Decodes one token into a caller-owned logits buffer of vocab_size floats.
+  void decode(KvCache& seq, token_id token, std::span<float> logits) {
+    Step step{seq, std::span<const token_id>(&token, 1)};
+    forward(std::span<const Step>(&step, 1), Logits::last, logits);
+  }
+
   // Receives intermediate activations of later calls (embedding, attn_norm, q, k, v, q_rope, k_rope,
   // attn_heads, attn_residual, mlp_norm, router_logits, expert_indices, expert_weights,
   // mlp_residual, final_norm). An empty function turns tracing off.

@@ -8,6 +8,7 @@
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/core/tensor.hpp"
 #include "gptoss/io/checkpoint.hpp"
+#include "gptoss/io/layout.hpp"
 
 namespace gptoss {
 
@@ -44,58 +45,48 @@ struct Weights {
 
 // Views every tensor the config needs, checking names, dtypes and shapes (spec 6.1 and 6.2).
 inline Weights view_weights(const io::Checkpoint& ckpt, const ModelConfig& c) {
-  const bool hf = ckpt.layout() == Layout::huggingface;
+  using io::Param;
+  const Layout layout = ckpt.layout();
   const std::int64_t H = c.hidden_size, I = c.intermediate_size, E = c.num_experts, V = c.vocab_size;
   const std::int64_t Q = c.q_width(), KV = c.kv_width();
   Weights w;
-  w.embedding = ckpt.bf16_matrix(hf ? "model.embed_tokens.weight" : "embedding.weight", V, H);
-  w.norm = ckpt.bf16_vector(hf ? "model.norm.weight" : "norm.scale", H);
-  w.unembedding = ckpt.bf16_matrix(hf ? "lm_head.weight" : "unembedding.weight", V, H);
+  w.embedding = ckpt.bf16_matrix(io::tensor_name(layout, Param::embedding), V, H);
+  w.norm = ckpt.bf16_vector(io::tensor_name(layout, Param::norm), H);
+  w.unembedding = ckpt.bf16_matrix(io::tensor_name(layout, Param::unembedding), V, H);
   for (int l = 0; l < c.num_hidden_layers; ++l) {
+    auto name = [&](Param p) { return io::tensor_name(layout, p, l); };
     LayerWeights lw;
     AttentionWeights& a = lw.attn;
     MoEWeights& m = lw.mlp;
-    if (hf) {
-      std::string p = "model.layers." + std::to_string(l) + ".";
-      a.norm = ckpt.bf16_vector(p + "input_layernorm.weight", H);
-      a.q = ckpt.bf16_matrix(p + "self_attn.q_proj.weight", Q, H);
-      a.k = ckpt.bf16_matrix(p + "self_attn.k_proj.weight", KV, H);
-      a.v = ckpt.bf16_matrix(p + "self_attn.v_proj.weight", KV, H);
-      a.q_bias = ckpt.bf16_vector(p + "self_attn.q_proj.bias", Q);
-      a.k_bias = ckpt.bf16_vector(p + "self_attn.k_proj.bias", KV);
-      a.v_bias = ckpt.bf16_vector(p + "self_attn.v_proj.bias", KV);
-      a.sinks = ckpt.bf16_vector(p + "self_attn.sinks", c.num_attention_heads);
-      a.out = ckpt.bf16_matrix(p + "self_attn.o_proj.weight", H, Q);
-      a.out_bias = ckpt.bf16_vector(p + "self_attn.o_proj.bias", H);
-      m.norm = ckpt.bf16_vector(p + "post_attention_layernorm.weight", H);
-      m.gate = ckpt.bf16_matrix(p + "mlp.router.weight", E, H);
-      m.gate_bias = ckpt.bf16_vector(p + "mlp.router.bias", E);
-      m.mlp1 = ckpt.mxfp4_experts(p + "mlp.experts.gate_up_proj_blocks", p + "mlp.experts.gate_up_proj_scales", E, 2 * I, H);
-      m.mlp1_bias = ckpt.bf16_matrix(p + "mlp.experts.gate_up_proj_bias", E, 2 * I);
-      m.mlp2 = ckpt.mxfp4_experts(p + "mlp.experts.down_proj_blocks", p + "mlp.experts.down_proj_scales", E, H, I);
-      m.mlp2_bias = ckpt.bf16_matrix(p + "mlp.experts.down_proj_bias", E, H);
+    a.norm = ckpt.bf16_vector(name(Param::attn_norm), H);
+    if (layout == Layout::huggingface) {
+      a.q = ckpt.bf16_matrix(name(Param::q), Q, H);
+      a.k = ckpt.bf16_matrix(name(Param::k), KV, H);
+      a.v = ckpt.bf16_matrix(name(Param::v), KV, H);
+      a.q_bias = ckpt.bf16_vector(name(Param::q_bias), Q);
+      a.k_bias = ckpt.bf16_vector(name(Param::k_bias), KV);
+      a.v_bias = ckpt.bf16_vector(name(Param::v_bias), KV);
     } else {
-      std::string p = "block." + std::to_string(l) + ".";
-      a.norm = ckpt.bf16_vector(p + "attn.norm.scale", H);
-      Bf16Matrix qkv = ckpt.bf16_matrix(p + "attn.qkv.weight", Q + 2 * KV, H);
+      // The fused projection's rows are q, then k, then v.
+      Bf16Matrix qkv = ckpt.bf16_matrix(name(Param::qkv), Q + 2 * KV, H);
       a.q = {qkv.data, int(Q), int(H)};
       a.k = {qkv.row(Q), int(KV), int(H)};
       a.v = {qkv.row(Q + KV), int(KV), int(H)};
-      Bf16Vector qkv_bias = ckpt.bf16_vector(p + "attn.qkv.bias", Q + 2 * KV);
-      a.q_bias = {qkv_bias.data, int(Q)};
-      a.k_bias = {qkv_bias.data + Q, int(KV)};
-      a.v_bias = {qkv_bias.data + Q + KV, int(KV)};
-      a.sinks = ckpt.bf16_vector(p + "attn.sinks", c.num_attention_heads);
-      a.out = ckpt.bf16_matrix(p + "attn.out.weight", H, Q);
-      a.out_bias = ckpt.bf16_vector(p + "attn.out.bias", H);
-      m.norm = ckpt.bf16_vector(p + "mlp.norm.scale", H);
-      m.gate = ckpt.bf16_matrix(p + "mlp.gate.weight", E, H);
-      m.gate_bias = ckpt.bf16_vector(p + "mlp.gate.bias", E);
-      m.mlp1 = ckpt.mxfp4_experts(p + "mlp.mlp1_weight.blocks", p + "mlp.mlp1_weight.scales", E, 2 * I, H);
-      m.mlp1_bias = ckpt.bf16_matrix(p + "mlp.mlp1_bias", E, 2 * I);
-      m.mlp2 = ckpt.mxfp4_experts(p + "mlp.mlp2_weight.blocks", p + "mlp.mlp2_weight.scales", E, H, I);
-      m.mlp2_bias = ckpt.bf16_matrix(p + "mlp.mlp2_bias", E, H);
+      Bf16Vector bias = ckpt.bf16_vector(name(Param::qkv_bias), Q + 2 * KV);
+      a.q_bias = {bias.data, int(Q)};
+      a.k_bias = {bias.data + Q, int(KV)};
+      a.v_bias = {bias.data + Q + KV, int(KV)};
     }
+    a.sinks = ckpt.bf16_vector(name(Param::sinks), c.num_attention_heads);
+    a.out = ckpt.bf16_matrix(name(Param::out), H, Q);
+    a.out_bias = ckpt.bf16_vector(name(Param::out_bias), H);
+    m.norm = ckpt.bf16_vector(name(Param::mlp_norm), H);
+    m.gate = ckpt.bf16_matrix(name(Param::gate), E, H);
+    m.gate_bias = ckpt.bf16_vector(name(Param::gate_bias), E);
+    m.mlp1 = ckpt.mxfp4_experts(name(Param::mlp1_blocks), name(Param::mlp1_scales), E, 2 * I, H);
+    m.mlp1_bias = ckpt.bf16_matrix(name(Param::mlp1_bias), E, 2 * I);
+    m.mlp2 = ckpt.mxfp4_experts(name(Param::mlp2_blocks), name(Param::mlp2_scales), E, H, I);
+    m.mlp2_bias = ckpt.bf16_matrix(name(Param::mlp2_bias), E, H);
     w.layers.push_back(lw);
   }
   return w;

@@ -1,0 +1,26 @@
+// gptoss logits: the logits at every position of a token sequence, as a float32 .npy file.
+#include <fmt/core.h>
+
+#include "gptoss/io/npy.hpp"
+#include "model_loader.hpp"
+
+namespace gptoss::cli {
+namespace {
+
+int run_logits(const Args& args) {
+  auto tokens = token_list(args, "tokens");
+  const std::string out = args.str("out");
+  auto model = load_model(args);
+  auto seq = model->new_sequence(std::min<std::int64_t>(std::int64_t(tokens.size()), model->config().max_context()));
+  auto logits = model->prefill(seq, tokens, Logits::all);
+  io::write_npy(out, logits, {std::int64_t(tokens.size()), model->config().vocab_size});
+  return 0;
+}
+
+const Register reg{{"logits", "write the logits at every position to a .npy file",
+                    "usage: gptoss logits --model DIR --tokens 1,2,3 --out FILE.npy [--threads N]\n\n"
+                    "Writes float32 logits of shape [tokens, vocab].\n\n" + model_options_usage,
+                    {}, {"model", "threads", "tokens", "out"}, run_logits}};
+
+}  // namespace
+}  // namespace gptoss::cli
