@@ -30,13 +30,15 @@ class RankCollector {
 
   std::string& pool() { return pool_; }
 
-  // The token's bytes were just appended to pool() from `offset` on.
-  void add(std::uint64_t rank, std::size_t offset, const std::string& where) {
+  // The token's bytes were just appended to pool() from `offset` on. where() says where the
+  // token is in the file, for the error message (built only on error).
+  template <class Where>
+  void add(std::uint64_t rank, std::size_t offset, Where&& where) {
     if (rank >= n_ordinary_tokens)
-      throw format_error(name_ + ": " + where + ": rank " + std::to_string(rank) + " is outside 0.." +
+      throw format_error(name_ + ": " + where() + ": rank " + std::to_string(rank) + " is outside 0.." +
                          std::to_string(n_ordinary_tokens - 1));
     if (spans_[rank].offset != unset.offset)
-      throw format_error(name_ + ": " + where + ": rank " + std::to_string(rank) + " appears twice");
+      throw format_error(name_ + ": " + where() + ": rank " + std::to_string(rank) + " appears twice");
     spans_[rank] = {static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(pool_.size() - offset)};
     ++count_;
   }
@@ -170,6 +172,7 @@ class TokenizerJsonReader : public nlohmann::json_sax<nlohmann::json> {
       vocab_offset_ = ranks_.pool().size();
       if (!decode_gpt2_bytes(k, ranks_.pool()))
         return bad("vocab entry " + describe_bytes(k) + " is not a GPT-2 byte-level string");
+      return true;  // the vocab's keys are not needed after this
     }
     key_ = k;
     return true;
@@ -217,7 +220,9 @@ class TokenizerJsonReader : public nlohmann::json_sax<nlohmann::json> {
   bool number(std::uint64_t v) {
     if (in(Where::vocab)) {
       try {
-        ranks_.add(v, vocab_offset_, "vocab entry " + describe_bytes(key_));
+        ranks_.add(v, vocab_offset_, [&] {
+          return "vocab entry for the bytes " + describe_bytes(std::string_view(ranks_.pool()).substr(vocab_offset_));
+        });
       } catch (const format_error& e) {
         error_ = e.what();  // already names the file
         return false;
@@ -263,10 +268,10 @@ inline BpeRanks parse_tiktoken(std::string_view text, const std::string& name) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
-    const std::string where = "line " + std::to_string(line_no);
+    auto where = [&] { return "line " + std::to_string(line_no); };
     const std::size_t space = line.find(' ');
     if (space == std::string_view::npos)
-      throw format_error(name + ": " + where + ": expected 'base64 rank', got " + detail::describe_bytes(line));
+      throw format_error(name + ": " + where() + ": expected 'base64 rank', got " + detail::describe_bytes(line));
     std::string_view digits = line.substr(space + 1);
     std::uint64_t rank = 0;
     bool ok = !digits.empty() && digits.size() <= 9;
@@ -274,10 +279,10 @@ inline BpeRanks parse_tiktoken(std::string_view text, const std::string& name) {
       ok = ok && c >= '0' && c <= '9';
       rank = rank * 10 + static_cast<std::uint64_t>(c - '0');
     }
-    if (!ok) throw format_error(name + ": " + where + ": bad rank " + detail::describe_bytes(digits));
+    if (!ok) throw format_error(name + ": " + where() + ": bad rank " + detail::describe_bytes(digits));
     const std::size_t offset = ranks.pool().size();
     if (!detail::decode_base64(line.substr(0, space), ranks.pool()))
-      throw format_error(name + ": " + where + ": bad base64 " + detail::describe_bytes(line.substr(0, space)));
+      throw format_error(name + ": " + where() + ": bad base64 " + detail::describe_bytes(line.substr(0, space)));
     ranks.add(rank, offset, where);
   }
   if (line_no == 0) throw format_error(name + ": empty vocabulary file");
