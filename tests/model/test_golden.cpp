@@ -1,0 +1,154 @@
+// The whole forward pass against logits computed by the official reference implementation
+// (tests/data/tiny, float32 path), through both checkpoint layouts, both ways of instantiating
+// the model, prefill and token-by-token decode.
+#define BOOST_TEST_MODULE model
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+
+#include "common/golden.hpp"
+#include "gptoss/generate/generate.hpp"
+#include "gptoss/model/transformer.hpp"
+
+using namespace gptoss;
+
+namespace {
+
+const test::Golden& golden() {
+  static test::Golden g;
+  return g;
+}
+
+template <ModelConfig C>
+Transformer<C> open(const std::string& layout, HostOptions opt = {}) {
+  return Transformer<C>(io::Checkpoint::open(test::tiny_dir + "/" + layout), opt);
+}
+
+template <class Model>
+void check_sequence(Model& model, const std::string& seq) {
+  auto tokens = golden().tokens(seq + ".tokens");
+  auto expect = golden().floats(seq + ".logits_fp32");
+  auto s = model.new_sequence(std::int64_t(tokens.size()));
+  auto got = model.prefill(s, tokens, Logits::all);
+  BOOST_REQUIRE_EQUAL(got.size(), expect.size());
+  const double err = test::max_row_relative_error(got.data(), expect.data(), std::int64_t(tokens.size()), 1000);
+  BOOST_TEST_MESSAGE(seq << ": max relative error " << err);
+  BOOST_TEST(err < test::logits_tolerance, seq << ": relative error " << err);
+  BOOST_TEST(s.length() == std::int64_t(tokens.size()));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(logits_match_reference_in_both_layouts_and_instantiations) {
+  for (const char* layout : {"original", "hf"}) {
+    BOOST_TEST_CONTEXT("layout " << layout) {
+      auto compiled = open<tiny_test>(layout);
+      auto dynamic = open<dynamic_config>(layout);
+      BOOST_TEST((dynamic.config() == tiny_test));
+      for (const char* seq : {"seq0", "seq1", "seq2"}) {
+        check_sequence(compiled, seq);
+        check_sequence(dynamic, seq);
+      }
+    }
+  }
+}
+
+// 4160 tokens: past the sliding window many times and past YaRN's original context of 4096.
+BOOST_AUTO_TEST_CASE(long_sequence_matches_reference) {
+  auto model = open<tiny_test>("original");
+  auto tokens = golden().tokens("long.tokens");
+  auto positions = golden().tokens("long.positions");
+  auto expect = golden().floats("long.logits_fp32");
+  auto s = model.new_sequence(std::int64_t(tokens.size()));
+  auto got = model.prefill(s, tokens, Logits::all);
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    const double err = test::max_row_relative_error(got.data() + std::size_t(positions[i]) * 1000, expect.data() + i * 1000, 1, 1000);
+    BOOST_TEST(err < test::logits_tolerance, "position " << positions[i] << ": relative error " << err);
+  }
+}
+
+// Greedy continuation: prefill the prompt, then decode one token at a time with the KV cache.
+BOOST_AUTO_TEST_CASE(greedy_decode_matches_reference) {
+  const auto prompt = golden().tokens("greedy.prompt");
+  const auto expect_tokens = golden().tokens("greedy.tokens_fp32");
+  const auto expect_logits = golden().floats("greedy.step_logits_fp32");
+  for (const char* layout : {"original", "hf"}) {
+    auto model = open<tiny_test>(layout);
+    auto s = model.new_sequence(64);
+    auto logits = model.prefill(s, prompt);
+    std::vector<token_id> got;
+    for (std::size_t step = 0; step < expect_tokens.size(); ++step) {
+      const double err = test::max_row_relative_error(logits.data(), expect_logits.data() + step * 1000, 1, 1000);
+      BOOST_TEST(err < test::logits_tolerance, layout << " step " << step << ": relative error " << err);
+      got.push_back(argmax(logits));
+      model.decode(s, got.back(), logits);
+    }
+    BOOST_TEST(got == expect_tokens, boost::test_tools::per_element());
+
+    // The generation loop gives the same tokens.
+    GenerateOptions opt;
+    opt.max_tokens = int(expect_tokens.size());
+    BOOST_TEST(generate(model, prompt, opt) == expect_tokens, boost::test_tools::per_element());
+  }
+}
+
+// The reference's intermediate activations (debug.*), layer by layer: a mismatch points at the op.
+BOOST_AUTO_TEST_CASE(intermediates_match_reference) {
+  auto model = open<tiny_test>("hf");
+  std::map<std::string, std::vector<float>> seen;
+  model.set_trace([&](std::string_view name, int layer, const float* data, std::int64_t rows, std::int64_t cols) {
+    std::string key = layer < 0 ? std::string(name) : "layer" + std::to_string(layer) + "." + std::string(name);
+    seen[key].assign(data, data + rows * cols);
+  });
+  auto tokens = golden().tokens("debug.tokens");
+  auto s = model.new_sequence(64);
+  model.prefill(s, tokens);
+  const std::int64_t n = std::int64_t(tokens.size());
+
+  auto check = [&](const std::string& ours, const std::string& theirs, std::int64_t col0 = 0, std::int64_t width = -1) {
+    auto expect = golden().floats("debug." + theirs + "_fp32");
+    const std::int64_t cols = std::int64_t(expect.size()) / n;
+    if (width < 0) width = cols;
+    const auto& got = seen.at(ours);
+    BOOST_REQUIRE_EQUAL(std::int64_t(got.size()), n * width);
+    std::vector<float> slice(std::size_t(n * width));
+    for (std::int64_t r = 0; r < n; ++r)
+      std::copy_n(expect.data() + r * cols + col0, width, slice.data() + r * width);
+    const double err = test::max_row_relative_error(got.data(), slice.data(), n, width);
+    BOOST_TEST(err < 1e-5, ours << " vs " << theirs << ": relative error " << err);
+  };
+  check("embedding", "embedding");
+  for (int l = 0; l < 4; ++l) {
+    const std::string L = "layer" + std::to_string(l);
+    check(L + ".attn_norm", L + ".attn_norm");
+    if (l < 2) {
+      check(L + ".q", L + ".qkv", 0, 128);
+      check(L + ".k", L + ".qkv", 128, 64);
+      check(L + ".v", L + ".qkv", 192, 64);
+      check(L + ".q_rope", L + ".q_rope");
+      check(L + ".k_rope", L + ".k_rope");
+      check(L + ".attn_heads", L + ".attn_heads");
+    }
+    check(L + ".attn_residual", L + ".attn_residual");
+    check(L + ".mlp_norm", L + ".mlp_norm");
+    check(L + ".router_logits", L + ".router_logits");
+    check(L + ".expert_weights", L + ".expert_weights");
+    check(L + ".mlp_residual", L + ".mlp_residual");
+    const auto idx = golden().tokens("debug." + L + ".expert_indices_fp32");
+    const auto& ours = seen.at(L + ".expert_indices");
+    for (std::size_t i = 0; i < idx.size(); ++i) BOOST_TEST(ours[i] == float(idx[i]), L << " expert index " << i);
+  }
+  check("final_norm", "final_norm");
+}
+
+BOOST_AUTO_TEST_CASE(same_logits_for_any_thread_count) {
+  auto tokens = golden().tokens("seq2.tokens");
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 2, 3}) {
+    auto model = open<tiny_test>("original", {.threads = threads});
+    auto s = model.new_sequence(64);
+    results.push_back(model.prefill(s, tokens, Logits::all));
+  }
+  BOOST_TEST(results[0] == results[1]);
+  BOOST_TEST(results[0] == results[2]);
+}
