@@ -1,7 +1,7 @@
-// AnyModel: a Transformer whose config is chosen at run time among those a program compiles in.
-// Programs that load whatever checkpoint a user names (like the gptoss command) open it through
-// open_model<Configs...>(), which instantiates a compile-time Transformer for each listed config
-// and dynamic_config for any other shape.
+// AnyModel: a model whose config (and backend) is chosen at run time among those a program
+// compiles in. Programs that load whatever checkpoint a user names (like the gptoss command) open
+// it through open_model<Configs...>(), which instantiates a compile-time Transformer for each
+// listed config and dynamic_config for any other shape.
 #pragma once
 #include <memory>
 #include <span>
@@ -12,17 +12,37 @@
 
 namespace gptoss {
 
+// A sequence of an AnyModel: owns the backend's own sequence (its KV cache).
+class AnySequence {
+ public:
+  struct State {
+    virtual ~State() = default;
+    virtual std::int64_t length() const = 0;
+    virtual std::int64_t capacity() const = 0;
+  };
+  explicit AnySequence(std::unique_ptr<State> s) : state_(std::move(s)) {}
+  std::int64_t length() const { return state_->length(); }
+  std::int64_t capacity() const { return state_->capacity(); }
+  State& state() { return *state_; }
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
 class AnyModel {
  public:
+  using Sequence = AnySequence;
+  using Step = StepOf<AnySequence>;
+
   virtual ~AnyModel() = default;
   virtual const ModelConfig& config() const = 0;
   virtual const io::Checkpoint& checkpoint() const = 0;
   virtual bool compiled_config() const = 0;  // false when the shape came from the checkpoint
+  virtual const char* backend() const = 0;   // "cpu" or "cuda"
   virtual int threads() const = 0;
+  virtual AnySequence new_sequence(std::int64_t capacity) = 0;
   virtual void forward(std::span<const Step> steps, Logits which, std::span<float> out) = 0;
   virtual void set_trace(ops::Trace trace) = 0;
-
-  KvCache new_sequence(std::int64_t capacity) const { return KvCache(config(), capacity); }
 
   std::vector<float> forward(std::span<const Step> steps, Logits which = Logits::last) {
     std::int64_t rows = 0;
@@ -31,39 +51,62 @@ class AnyModel {
     forward(steps, which, out);
     return out;
   }
-  std::vector<float> prefill(KvCache& seq, std::span<const token_id> tokens, Logits which = Logits::last) {
+  std::vector<float> prefill(AnySequence& seq, std::span<const token_id> tokens, Logits which = Logits::last) {
     Step step{seq, tokens};
     return forward(std::span<const Step>(&step, 1), which);
   }
-  void decode(KvCache& seq, token_id token, std::span<float> logits) {
+  void decode(AnySequence& seq, token_id token, std::span<float> logits) {
     Step step{seq, std::span<const token_id>(&token, 1)};
     forward(std::span<const Step>(&step, 1), Logits::last, logits);
   }
 };
 
-template <ModelConfig Config>
+// Wraps any model type with the Transformer interface (host or CUDA) as an AnyModel.
+template <class Model, bool Compiled>
 class ModelAdapter final : public AnyModel {
  public:
-  ModelAdapter(io::Checkpoint ckpt, HostOptions options) : model_(std::move(ckpt), options) {}
+  template <class... Args>
+  explicit ModelAdapter(Args&&... args) : model_(std::forward<Args>(args)...) {}
   const ModelConfig& config() const override { return model_.config(); }
   const io::Checkpoint& checkpoint() const override { return model_.checkpoint(); }
-  bool compiled_config() const override { return !Config.is_dynamic(); }
+  bool compiled_config() const override { return Compiled; }
+  const char* backend() const override { return Model::backend_name; }
   int threads() const override { return model_.threads(); }
-  void forward(std::span<const Step> steps, Logits which, std::span<float> out) override { model_.forward(steps, which, out); }
+  AnySequence new_sequence(std::int64_t capacity) override {
+    return AnySequence(std::make_unique<State>(model_.new_sequence(capacity)));
+  }
+  void forward(std::span<const Step> steps, Logits which, std::span<float> out) override {
+    inner_.clear();
+    for (const Step& s : steps) {
+      auto* state = dynamic_cast<State*>(&s.sequence.state());
+      if (!state) throw input_error("a sequence of another model was passed to this model");
+      inner_.push_back({state->seq, s.tokens});
+    }
+    model_.forward(std::span<const typename Model::Step>(inner_), which, out);
+  }
   void set_trace(ops::Trace trace) override { model_.set_trace(std::move(trace)); }
 
  private:
-  Transformer<Config, host> model_;
+  struct State final : AnySequence::State {
+    explicit State(typename Model::Sequence s) : seq(std::move(s)) {}
+    std::int64_t length() const override { return seq.length(); }
+    std::int64_t capacity() const override { return seq.capacity(); }
+    typename Model::Sequence seq;
+  };
+  Model model_;
+  std::vector<typename Model::Step> inner_;  // reused: no allocation per decode step
 };
 
+// Opens a checkpoint on the host with the first listed config it matches, else dynamic_config.
 template <ModelConfig... Configs>
 std::unique_ptr<AnyModel> open_model(io::Checkpoint ckpt, HostOptions options = {}) {
   std::unique_ptr<AnyModel> model;
   auto try_config = [&]<ModelConfig C>() {
-    if (!model && ckpt.config() == C) model = std::make_unique<ModelAdapter<C>>(std::move(ckpt), options);
+    if (!model && ckpt.config() == C)
+      model = std::make_unique<ModelAdapter<Transformer<C, host>, true>>(std::move(ckpt), options);
   };
   (try_config.template operator()<Configs>(), ...);
-  if (!model) model = std::make_unique<ModelAdapter<dynamic_config>>(std::move(ckpt), options);
+  if (!model) model = std::make_unique<ModelAdapter<Transformer<dynamic_config, host>, false>>(std::move(ckpt), options);
   return model;
 }
 

@@ -37,11 +37,14 @@ enum class Logits {
   all,   // one row per token
 };
 
-// One sequence's share of a forward call: tokens to append to it.
-struct Step {
-  KvCache& sequence;
+// One sequence's share of a forward call: tokens to append to it. Each backend has its own
+// Sequence type (the host's is KvCache).
+template <class Sequence>
+struct StepOf {
+  Sequence& sequence;
   std::span<const token_id> tokens;
 };
+using Step = StepOf<KvCache>;
 
 struct HostOptions {
   int threads = 0;                    // 0: one per hardware thread
@@ -57,6 +60,9 @@ class Transformer<Config, host> {
   using SlidingAttention = ops::Attention<Config.is_dynamic() ? ops::runtime_window : Config.sliding_window>;
   using FullAttention = ops::Attention<ops::full_window>;
   using MoE = ops::MoELayer<Config.num_experts, Config.experts_per_token>;
+  using Sequence = KvCache;
+  using Step = StepOf<KvCache>;
+  static constexpr const char* backend_name = "cpu";
 
   explicit Transformer(io::Checkpoint checkpoint, HostOptions options = {})
       : ckpt_(std::move(checkpoint)),
