@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what building and testing gptoss needs on Debian 12, from Debian's packages.
+set -euo pipefail
+packages=(cmake ninja-build g++ libeigen3-dev libfmt-dev nlohmann-json3-dev libboost-test-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  as_root=()
+  [[ $(id -u) -eq 0 ]] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
