@@ -34,6 +34,22 @@ inline float uniform(std::uint64_t bits) { return float(double(bits >> 40) * 0x1
 // How a tensor's values are drawn.
 enum class Kind { linear, bias, gain, sinks, mxfp4_blocks, mxfp4_scales };
 
+// FNV-1a: a stable hash of a tensor's name, to key its random stream.
+inline std::uint64_t name_hash(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
+  return h;
+}
+
+// Where a tensor's values come from: the stream of its original-layout tensor, from an element
+// offset (Hugging Face's q, k and v are row ranges of the original fused qkv), so that the same
+// seed gives the same model in both layouts.
+struct Source {
+  Kind kind;
+  std::uint64_t stream;
+  std::uint64_t first_element;
+};
+
 }  // namespace synth_detail
 
 struct SynthOptions {
@@ -52,10 +68,13 @@ inline void synthesize_checkpoint(const ModelConfig& c, const std::filesystem::p
   const std::int64_t Q = c.q_width(), KV = c.kv_width(), nb1 = H / 32, nb2 = I / 32;
 
   std::vector<TensorSpec> specs;
-  std::vector<Kind> kinds;
-  auto add = [&](Param p, int layer, DType dt, std::vector<std::int64_t> shape, Kind k) {
+  std::vector<Source> sources;
+  auto add_part = [&](Param p, Param original, std::uint64_t first, int layer, DType dt, std::vector<std::int64_t> shape, Kind k) {
     specs.push_back({tensor_name(L, p, layer), dt, std::move(shape)});
-    kinds.push_back(k);
+    sources.push_back({k, mix(opt.seed ^ name_hash(tensor_name(Layout::original, original, layer))), first});
+  };
+  auto add = [&](Param p, int layer, DType dt, std::vector<std::int64_t> shape, Kind k) {
+    add_part(p, p, 0, layer, dt, std::move(shape), k);
   };
   add(Param::embedding, -1, DType::BF16, {V, H}, Kind::linear);
   for (int l = 0; l < c.num_hidden_layers; ++l) {
@@ -64,12 +83,13 @@ inline void synthesize_checkpoint(const ModelConfig& c, const std::filesystem::p
       add(Param::qkv, l, DType::BF16, {Q + 2 * KV, H}, Kind::linear);
       add(Param::qkv_bias, l, DType::BF16, {Q + 2 * KV}, Kind::bias);
     } else {
-      add(Param::q, l, DType::BF16, {Q, H}, Kind::linear);
-      add(Param::k, l, DType::BF16, {KV, H}, Kind::linear);
-      add(Param::v, l, DType::BF16, {KV, H}, Kind::linear);
-      add(Param::q_bias, l, DType::BF16, {Q}, Kind::bias);
-      add(Param::k_bias, l, DType::BF16, {KV}, Kind::bias);
-      add(Param::v_bias, l, DType::BF16, {KV}, Kind::bias);
+      const std::uint64_t q = std::uint64_t(Q), kv = std::uint64_t(KV), h = std::uint64_t(H);
+      add_part(Param::q, Param::qkv, 0, l, DType::BF16, {Q, H}, Kind::linear);
+      add_part(Param::k, Param::qkv, q * h, l, DType::BF16, {KV, H}, Kind::linear);
+      add_part(Param::v, Param::qkv, (q + kv) * h, l, DType::BF16, {KV, H}, Kind::linear);
+      add_part(Param::q_bias, Param::qkv_bias, 0, l, DType::BF16, {Q}, Kind::bias);
+      add_part(Param::k_bias, Param::qkv_bias, q, l, DType::BF16, {KV}, Kind::bias);
+      add_part(Param::v_bias, Param::qkv_bias, q + kv, l, DType::BF16, {KV}, Kind::bias);
     }
     add(Param::sinks, l, DType::BF16, {c.num_attention_heads}, Kind::sinks);
     add(Param::out, l, DType::BF16, {H, Q}, Kind::linear);
@@ -92,8 +112,9 @@ inline void synthesize_checkpoint(const ModelConfig& c, const std::filesystem::p
 
   auto fill = [&](std::size_t index, std::uint64_t offset, std::span<std::byte> out) {
     // Each element's value depends only on (seed, tensor, element): chunking cannot change it.
-    const std::uint64_t stream = mix(opt.seed ^ mix(index + 1));
-    const Kind kind = kinds[index];
+    const Source& src = sources[index];
+    const std::uint64_t stream = src.stream;
+    const Kind kind = src.kind;
     if (specs[index].dtype == DType::U8) {
       for (std::size_t i = 0; i < out.size(); ++i) {
         std::uint64_t r = mix(stream + offset + i);
@@ -103,7 +124,7 @@ inline void synthesize_checkpoint(const ModelConfig& c, const std::filesystem::p
       }
     } else {
       for (std::size_t i = 0; i < out.size() / 2; ++i) {
-        const std::uint64_t element = offset / 2 + i;
+        const std::uint64_t element = src.first_element + offset / 2 + i;
         const float u = uniform(mix(stream + element));
         float v = kind == Kind::linear ? 0.0346f * u   // uniform with standard deviation 0.02
                 : kind == Kind::bias   ? 0.05f * u

@@ -1,0 +1,118 @@
+// The gptoss program end to end: outputs against the reference's goldens, exit codes and messages.
+#define BOOST_TEST_MODULE cli
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "common/golden.hpp"
+#include "common/run.hpp"
+
+namespace {
+
+std::string join(const std::vector<gptoss::token_id>& v) {
+  std::string s;
+  for (auto t : v) s += (s.empty() ? "" : ",") + std::to_string(t);
+  return s;
+}
+
+// Reads a float32 .npy written by `gptoss logits`: returns the shape and the data.
+std::pair<std::string, std::vector<float>> read_npy(const std::filesystem::path& p) {
+  const std::string bytes = test::read_file(p);
+  BOOST_REQUIRE(bytes.size() > 10 && bytes.compare(0, 6, "\x93NUMPY") == 0);
+  const std::size_t len = std::uint8_t(bytes[8]) | (std::uint8_t(bytes[9]) << 8);
+  const std::string header = bytes.substr(10, len);
+  const auto open = header.find("'shape': ("), close = header.find(')', open);
+  std::vector<float> data((bytes.size() - 10 - len) / 4);
+  std::memcpy(data.data(), bytes.data() + 10 + len, data.size() * 4);
+  return {header.substr(open + 10, close - open - 10), data};
+}
+
+bool one_line(const std::string& s) { return !s.empty() && s.find('\n') == s.size() - 1; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(logits_match_reference) {
+  test::Golden golden;
+  const auto tokens = golden.tokens("seq2.tokens");
+  const auto expect = golden.floats("seq2.logits_fp32");
+  for (const char* layout : {"original", "hf"}) {
+    test::TempDir dir;
+    auto r = test::run_cli("logits --model " + test::tiny_dir + "/" + layout + " --tokens " + join(tokens) + " --out " +
+                           (dir / "l.npy").string());
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    auto [shape, data] = read_npy(dir / "l.npy");
+    BOOST_TEST(shape == "41,1000");
+    BOOST_REQUIRE_EQUAL(data.size(), expect.size());
+    BOOST_TEST(test::max_row_relative_error(data.data(), expect.data(), 41, 1000) < test::logits_tolerance);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(greedy_generation_matches_reference) {
+  test::Golden golden;
+  const auto prompt = golden.tokens("greedy.prompt");
+  const auto expect = golden.tokens("greedy.tokens_fp32");
+  auto r = test::run_cli("generate --model " + test::tiny_dir + "/hf --tokens " + join(prompt) + " --max-tokens 16 --json --threads 1");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto j = nlohmann::json::parse(r.out);
+  BOOST_TEST(j["tokens"].get<std::vector<gptoss::token_id>>() == expect, boost::test_tools::per_element());
+  BOOST_TEST(j.size() == 1u);
+
+  // Plain output: the same ids, comma-separated.
+  r = test::run_cli("generate --model " + test::tiny_dir + "/original --tokens " + join(prompt) + " --max-tokens 16");
+  BOOST_TEST(r.out == join(expect) + "\n");
+
+  // A stop token ends generation and is part of the output.
+  r = test::run_cli("generate --model " + test::tiny_dir + "/original --tokens " + join(prompt) + " --max-tokens 16 --json --stop " +
+                    std::to_string(expect[3]));
+  auto first4 = std::vector<gptoss::token_id>(expect.begin(), expect.begin() + 4);
+  BOOST_TEST(nlohmann::json::parse(r.out)["tokens"].get<std::vector<gptoss::token_id>>() == first4, boost::test_tools::per_element());
+
+  // Sampling with a seed is reproducible.
+  const std::string sample = "generate --model " + test::tiny_dir + "/original --tokens 1,2,3 --max-tokens 8 --temperature 1 --top-p 0.9 --seed 5 --json";
+  BOOST_TEST(test::run_cli(sample).out == test::run_cli(sample).out);
+}
+
+BOOST_AUTO_TEST_CASE(synth_writes_loadable_checkpoints_of_both_layouts) {
+  test::TempDir dir;
+  for (const char* layout : {"original", "hf"}) {
+    auto r = test::run_cli(std::string("synth --config tiny --layers 2 --seed 9 --layout ") + layout + " --out " + (dir / layout).string());
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    r = test::run_cli("info --model " + (dir / layout).string());
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    BOOST_TEST(r.out.find("layers:       2") != std::string::npos, r.out);
+  }
+  // Same seed, same numbers whatever the layout.
+  auto a = test::run_cli("logits --model " + (dir / "original").string() + " --tokens 5,6,7 --out " + (dir / "a.npy").string());
+  auto b = test::run_cli("logits --model " + (dir / "hf").string() + " --tokens 5,6,7 --out " + (dir / "b.npy").string());
+  BOOST_REQUIRE(a.exit_code == 0 && b.exit_code == 0);
+  BOOST_TEST(read_npy(dir / "a.npy").second == read_npy(dir / "b.npy").second);
+  // Realistic scale: logits of order one, not zero, not huge.
+  auto logits = read_npy(dir / "a.npy").second;
+  float amax = 0;
+  for (float v : logits) amax = std::max(amax, std::fabs(v));
+  BOOST_TEST((amax > 0.05f && amax < 100.0f), "largest |logit| " << amax);
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_failures_exit_1) {
+  const std::string model = " --model " + test::tiny_dir + "/original";
+  for (const std::string& args : std::vector<std::string>{"", "frobnicate", "generate --tokens 1", "generate" + model, "generate" + model + " --tokens 1,x",
+                                 "generate" + model + " --tokens 1 --bogus", "generate" + model + " --tokens 1 --temperature -1",
+                                 "logits" + model + " --tokens 1", "synth --config nope --out /tmp/x", "info" + model + " extra",
+                                 "generate" + model + " --tokens 1 --max-tokens -4", "info" + model + " --threads -1"}) {
+    auto r = test::run_cli(args);
+    BOOST_TEST(r.exit_code == 2, "'" << args << "' exited " << r.exit_code);
+    BOOST_TEST(r.err.find("usage") != std::string::npos, "'" << args << "' printed no usage: " << r.err);
+  }
+  for (const std::string& args : std::vector<std::string>{"info --model /nonexistent", "generate" + model + " --tokens 1,1000",
+                                  "generate" + model + " --tokens 1 --max-tokens 200000", "info --model " + test::tiny_dir}) {
+    auto r = test::run_cli(args);
+    BOOST_TEST(r.exit_code == 1, "'" << args << "' exited " << r.exit_code);
+    BOOST_TEST(one_line(r.err), "'" << args << "' stderr: " << r.err);
+  }
+  auto r = test::run_cli("generate" + model + " --tokens 1,1000");
+  BOOST_TEST(r.err.find("token id 1000") != std::string::npos, r.err);
+  BOOST_TEST(test::run_cli("--help").exit_code == 0);
+  BOOST_TEST(test::run_cli("generate --help").out.find("--temperature") != std::string::npos);
+}
