@@ -18,6 +18,7 @@ namespace gptoss::text {
 class BpeRanks {
  public:
   static constexpr std::uint32_t none = 0xFFFFFFFFu;
+  static constexpr std::size_t max_token_length = 256;  // o200k's longest token has 128 bytes
 
   struct Span {
     std::uint32_t offset, length;
@@ -34,7 +35,9 @@ class BpeRanks {
     slots_.assign(capacity, Slot{0, 0, none});
     for (std::uint32_t r = 0; r < spans_.size(); ++r) {
       std::string_view t = bytes(r);
-      if (t.empty()) throw format_error("token " + std::to_string(r) + " is empty");
+      if (t.empty() || t.size() > max_token_length)
+        throw format_error("token " + std::to_string(r) + " has " + std::to_string(t.size()) + " bytes (1.." +
+                           std::to_string(max_token_length) + " expected)");
       if (std::uint32_t other = rank(t); other != none)
         throw format_error("tokens " + std::to_string(other) + " and " + std::to_string(r) + " have the same bytes");
       const auto* p = reinterpret_cast<const unsigned char*>(t.data());
@@ -46,6 +49,12 @@ class BpeRanks {
       const char c = static_cast<char>(b);
       byte_rank_[b] = rank(std::string_view(&c, 1));
       if (byte_rank_[b] == none) throw format_error("byte " + std::to_string(b) + " is not a token of its own");
+    }
+    // Every piece's merging starts with byte pairs: look those up directly.
+    two_byte_.resize(65536);
+    for (int pair = 0; pair < 65536; ++pair) {
+      const char b[2] = {static_cast<char>(pair >> 8), static_cast<char>(pair & 255)};
+      two_byte_[pair] = rank(std::string_view(b, 2));
     }
   }
 
@@ -75,9 +84,11 @@ class BpeRanks {
       out.push_back(byte_rank_[static_cast<unsigned char>(piece[0])]);
       return;
     }
-    if (std::uint32_t r = rank(piece); r != none) {
-      out.push_back(r);
-      return;
+    if (piece.size() <= max_token_length) {
+      if (std::uint32_t r = rank(piece); r != none) {
+        out.push_back(r);
+        return;
+      }
     }
     if (piece.size() <= small_piece) {
       merge_small(piece, out);
@@ -129,40 +140,46 @@ class BpeRanks {
   std::size_t slot_index(std::uint64_t h) const { return static_cast<std::size_t>(h >> shift_); }
 
   std::uint32_t rank_at(std::string_view piece, std::size_t begin, std::size_t end) const {
+    if (end - begin == 2)
+      return two_byte_[static_cast<unsigned char>(piece[begin]) << 8 | static_cast<unsigned char>(piece[begin + 1])];
     return rank(piece.substr(begin, end - begin));
   }
 
   // Pieces up to this length merge with a linear scan over fixed arrays (no allocation); longer
   // ones with a heap, so that a huge piece costs O(n log n), not O(n^2).
-  static constexpr std::size_t small_piece = 64;
+  static constexpr std::size_t small_piece = 256;
 
   void merge_small(std::string_view piece, std::vector<token_id>& out) const {
-    const std::size_t n = piece.size();
-    std::uint32_t start[small_piece + 1];  // start of each part, then n
-    std::uint32_t pair[small_piece];       // rank of part i merged with part i + 1
-    std::size_t parts = n;
-    for (std::size_t i = 0; i <= n; ++i) start[i] = static_cast<std::uint32_t>(i);
-    for (std::size_t i = 0; i + 1 < n; ++i) pair[i] = rank_at(piece, i, i + 2);
-    while (parts > 1) {
-      std::size_t best = 0;
-      for (std::size_t i = 1; i + 1 < parts; ++i)
-        if (pair[i] < pair[best]) best = i;
-      if (pair[best] == none) break;
-      // Part best + 1 joins part best.
-      std::copy(start + best + 2, start + parts + 1, start + best + 1);
-      std::copy(pair + best + 1, pair + parts - 1, pair + best);
-      --parts;
-      if (best + 1 < parts) pair[best] = rank_at(piece, start[best], start[best + 2]);
-      if (best > 0) pair[best - 1] = rank_at(piece, start[best - 1], start[best + 1]);
+    const std::uint32_t n = static_cast<std::uint32_t>(piece.size());
+    // Parts as a linked list indexed by their first byte (no shifting when two parts join).
+    std::uint32_t next[small_piece + 1];
+    std::uint32_t part[small_piece];  // rank of the part starting here
+    std::uint32_t pair[small_piece];  // rank of the part starting here merged with the next one
+    for (std::uint32_t i = 0; i < n; ++i) {
+      next[i] = i + 1;
+      part[i] = byte_rank_[static_cast<unsigned char>(piece[i])];
+      pair[i] = i + 1 < n ? rank_at(piece, i, i + 2) : none;
     }
-    for (std::size_t i = 0; i < parts; ++i) out.push_back(rank_at(piece, start[i], start[i + 1]));
+    for (;;) {
+      std::uint32_t best = 0, before_best = none;
+      for (std::uint32_t prev = none, i = 0; i < n; prev = i, i = next[i])
+        if (pair[i] < pair[best]) best = i, before_best = prev;
+      if (pair[best] == none) break;
+      // The part after best joins it.
+      part[best] = pair[best];
+      next[best] = next[next[best]];
+      pair[best] = next[best] < n ? rank_at(piece, best, next[next[best]]) : none;
+      if (before_best != none) pair[before_best] = rank_at(piece, before_best, next[best]);
+    }
+    for (std::uint32_t i = 0; i < n; i = next[i]) out.push_back(part[i]);
   }
 
   void merge_large(std::string_view piece, std::vector<token_id>& out) const {
     const std::uint32_t n = static_cast<std::uint32_t>(piece.size());
     // Parts as a linked list indexed by their first byte; next[n] is the end sentinel.
     constexpr std::uint32_t dead = 0xFFFFFFFFu;
-    std::vector<std::uint32_t> next(n + 1), prev(n + 1);
+    std::vector<std::uint32_t> next(n + 1), prev(n + 1), part(n);
+    for (std::uint32_t i = 0; i < n; ++i) part[i] = byte_rank_[static_cast<unsigned char>(piece[i])];
     for (std::uint32_t i = 0; i <= n; ++i) {
       next[i] = i + 1;
       prev[i] = i - 1;  // wraps for 0; never read there
@@ -186,11 +203,12 @@ class BpeRanks {
       if (next[c.left] == dead || next[c.left] >= n || next[next[c.left]] != c.end) continue;
       next[next[c.left]] = dead;
       next[c.left] = c.end;
+      part[c.left] = c.rank;
       if (c.end < n) prev[c.end] = c.left;
       if (c.left > 0) consider(prev[c.left]);
       consider(c.left);
     }
-    for (std::uint32_t i = 0; i < n; i = next[i]) out.push_back(rank_at(piece, i, next[i]));
+    for (std::uint32_t i = 0; i < n; i = next[i]) out.push_back(part[i]);
   }
 
   std::string pool_;
@@ -198,6 +216,7 @@ class BpeRanks {
   std::vector<Slot> slots_;
   unsigned shift_ = 64;
   std::uint32_t byte_rank_[256] = {};
+  std::vector<std::uint32_t> two_byte_;  // rank of each byte pair (b0 << 8 | b1), or `none`
 };
 
 }  // namespace gptoss::text
