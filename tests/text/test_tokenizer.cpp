@@ -190,6 +190,52 @@ BOOST_AUTO_TEST_CASE(pretokenizer_splits) {
   BOOST_TEST(pieces("").empty());
 }
 
+// The straightforward definition of BPE, to check the fast paths (both the linear-scan merge of
+// short pieces and the heap merge of long ones) against.
+std::vector<token_id> reference_bpe(const gptoss::text::BpeRanks& ranks, std::string_view piece) {
+  std::vector<std::string> parts;
+  for (char c : piece) parts.emplace_back(1, c);
+  for (;;) {
+    std::size_t best = parts.size();
+    std::uint32_t best_rank = gptoss::text::BpeRanks::none;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      std::uint32_t r = ranks.rank(parts[i] + parts[i + 1]);
+      if (r < best_rank) best_rank = r, best = i;
+    }
+    if (best == parts.size()) break;
+    parts[best] += parts[best + 1];
+    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  std::vector<token_id> ids;
+  for (const auto& p : parts) ids.push_back(ranks.rank(p));
+  return ids;
+}
+
+BOOST_AUTO_TEST_CASE(bpe_matches_the_reference_definition) {
+  const auto& ranks = tiktoken_tokenizer().ranks();
+  std::vector<std::string> pieces;
+  for (const auto& c : load_cases())
+    if (c.contains("input_hex"))
+      for (auto p : gptoss::text::split_pieces(gptoss::text::utf8::replace_invalid(from_hex(c["input_hex"]))))
+        if (p.size() <= 600) pieces.emplace_back(p);
+  // Long single pieces on both sides of the linear-scan limit.
+  const std::vector<std::string> units = {"ab", "xyz", "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96", "\xD0\xB6\xD0\xB8",
+                                          "\xE0\xA4\x95\xE0\xA4\xBF", "q"};
+  for (std::size_t len : {60, 130, 255, 256, 257, 300, 520})
+    for (const auto& u : units) {
+      std::string p;
+      for (std::size_t i = 0; p.size() < len; ++i) p += u.substr(0, std::min(u.size(), len - p.size()));
+      pieces.push_back(p);
+    }
+  int failed = 0;
+  for (const auto& p : pieces) {
+    std::vector<token_id> got;
+    ranks.encode(p, got);
+    if (got != reference_bpe(ranks, p) && ++failed < 5) BOOST_ERROR("BPE differs for " << to_hex(p));
+  }
+  BOOST_TEST(failed == 0);
+}
+
 BOOST_AUTO_TEST_CASE(utf8_replacement_uses_maximal_subparts) {
   using gptoss::text::utf8::replace_invalid;
   const std::string fffd = "\xEF\xBF\xBD";
