@@ -53,7 +53,13 @@ int tokenize(const cli::Args& args) {
     ids = tok.encode_with_all_specials(input);
   } else {
     const auto allowed = args.has("allow-special") ? split_commas(args.str("allow-special")) : std::vector<std::string>{};
-    for (const auto& s : allowed) tok.special(s);  // an unknown name is a usage error, not a library one
+    for (const auto& s : allowed) {
+      try {
+        tok.special(s);
+      } catch (const input_error&) {
+        throw cli::usage_error("--allow-special: '" + s + "' is not a special token");
+      }
+    }
     ids = tok.encode(input, allowed, mode == "error" ? Tokenizer::Disallowed::error : Tokenizer::Disallowed::plain);
   }
   fmt::print("[{}]\n", fmt::join(ids, ", "));

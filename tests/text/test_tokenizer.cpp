@@ -299,7 +299,9 @@ BOOST_AUTO_TEST_CASE(special_tokens) {
   } catch (const gptoss::input_error& e) {
     BOOST_TEST(std::string(e.what()).find("<|message|>") != std::string::npos);
   }
-  BOOST_CHECK_THROW(tok.encode(text, {"<|nope|>"}, Tokenizer::Disallowed::plain), gptoss::input_error);
+  // Unknown strings in the allowed list match nothing (tiktoken's behaviour).
+  BOOST_TEST(tok.encode("<|nope|><|reserved_201088|>", {"<|nope|>", "<|reserved_201088|>"}, Tokenizer::Disallowed::error) ==
+             tok.encode_ordinary("<|nope|><|reserved_201088|>"));
 }
 
 BOOST_AUTO_TEST_CASE(decode_of_unknown_ids_fails) {
@@ -426,5 +428,6 @@ BOOST_AUTO_TEST_CASE(cli_tokenize_and_detokenize) {
   BOOST_TEST(run_cli("detokenize " + vocab, "[-1]", dir).status == 1);
   BOOST_TEST(run_cli("tokenize --special sometimes " + vocab, "x", dir).status == 2);
   BOOST_TEST(run_cli("tokenize --bogus", "x", dir).status == 2);
+  BOOST_TEST(run_cli("tokenize --allow-special '<|nope|>' " + vocab, "x", dir).status == 2);
   BOOST_TEST(run_cli("tokenize --vocab /nonexistent", "x", dir).status == 1);
 }

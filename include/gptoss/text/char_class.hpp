@@ -1,6 +1,7 @@
 // Unicode character classes for the o200k pre-tokenizer, looked up through a two-level table
 // built once from the generated run list (compact in the source, one or two loads at run time).
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>

@@ -49,10 +49,13 @@ class Tokenizer {
     std::error_code ec;
     auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share/gptoss/o200k_base.tiktoken");
-    // This header is <root>/include/gptoss/text/tokenizer.hpp, installed or in the source tree.
-    const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
-    candidates.push_back(root / "share/gptoss/o200k_base.tiktoken");
-    candidates.push_back(root / "tests/data/tokenizer/o200k_base.tiktoken");
+    // This header is <root>/include/gptoss/text/tokenizer.hpp, installed or in the source tree
+    // (usable only when the compiler saw it by an absolute path).
+    if (const std::filesystem::path header(__FILE__); header.is_absolute()) {
+      const auto root = header.parent_path().parent_path().parent_path().parent_path();
+      candidates.push_back(root / "share/gptoss/o200k_base.tiktoken");
+      candidates.push_back(root / "tests/data/tokenizer/o200k_base.tiktoken");
+    }
     std::string tried;
     for (const auto& c : candidates) {
       if (std::filesystem::is_regular_file(c, ec)) return from_file(c);
@@ -71,12 +74,13 @@ class Tokenizer {
   }
 
   // The special tokens whose text is in `allowed` become their ids; other special-token text is
-  // plain text or, with Disallowed::error, an input_error naming it. A string in `allowed` that
-  // is not a special token is an input_error.
+  // plain text or, with Disallowed::error, an input_error naming it. As in tiktoken, a string in
+  // `allowed` that is not a special token matches nothing.
   std::vector<token_id> encode(std::string_view bytes, const std::vector<std::string>& allowed,
                                Disallowed on_disallowed) const {
     std::vector<bool> is_allowed(special_text_.size(), false);
-    for (const auto& s : allowed) is_allowed[special(s) - first_special_token] = true;
+    for (const auto& s : allowed)
+      if (auto it = special_ids_.find(s); it != special_ids_.end()) is_allowed[it->second - first_special_token] = true;
     return encode_specials(bytes, is_allowed, on_disallowed);
   }
 
