@@ -1,36 +1,19 @@
-// gptoss generate: continue a token sequence with the model.
+// gptoss generate: continue a token sequence, or answer a prompt as a Harmony user turn.
 #include <cstdio>
 
 #include <fmt/core.h>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "gptoss/generate/generate.hpp"
+#include "assistant_turn.hpp"
+#include "gptoss/harmony/json.hpp"
 #include "model_loader.hpp"
+#include "sampling_args.hpp"
 
 namespace gptoss::cli {
 namespace {
 
-SamplingOptions sampling_options(const Args& args) {
-  SamplingOptions s;
-  s.temperature = args.number<float>("temperature", 0.0f);
-  s.top_p = args.number<float>("top-p", 1.0f);
-  s.top_k = args.number<int>("top-k", 0);
-  s.min_p = args.number<float>("min-p", 0.0f);
-  s.seed = args.number<std::uint64_t>("seed", 0);
-  try {
-    s.validate();
-  } catch (const input_error& e) {
-    throw usage_error(e.what());
-  }
-  return s;
-}
-
-int run_generate(const Args& args) {
-  GenerateOptions opt;
-  opt.sampling = sampling_options(args);
-  opt.max_tokens = args.number<int>("max-tokens", 32);
-  if (opt.max_tokens < 0) throw usage_error("--max-tokens must be >= 0");
+// --tokens: raw continuation, printed as ids.
+int generate_tokens(const Args& args, GenerateOptions opt) {
   if (args.has("stop")) opt.stop_tokens = token_list(args, "stop");
   auto prompt = token_list(args, "tokens");
   auto model = load_model(args);
@@ -49,20 +32,55 @@ int run_generate(const Args& args) {
   return 0;
 }
 
-const Register reg{{"generate", "continue a sequence of tokens",
-                    "usage: gptoss generate --model DIR --tokens 1,2,3 [--max-tokens N] [--temperature T]\n"
-                    "                       [--top-p P] [--top-k K] [--min-p M] [--seed S] [--stop IDS] [--json]\n\n"
+// --prompt: a Harmony conversation (system, optional developer, user); prints the final answer,
+// streamed, or with --json every parsed message of the reply.
+int generate_prompt(const Args& args, GenerateOptions opt) {
+  auto model = load_model(args);
+  const auto tok = load_vocabulary(args);
+  harmony::Conversation conv;
+  harmony::SystemContent sys;
+  sys.reasoning_effort = reasoning_effort(args);
+  conv.system(sys);
+  if (args.has("system")) conv.developer(args.str("system"));
+  conv.user(args.str("prompt"));
+  const bool json = args.flag("json");
+  auto turn = assistant_turn(*model, tok, conv, opt, [&](const Delta& d) {
+    if (!json && d.channel == "final") fmt::print("{}", d.text), std::fflush(stdout);
+  });
+  if (json) {
+    nlohmann::ordered_json out{{"messages", harmony::to_json(turn.messages)}, {"tokens", turn.tokens}};
+    if (turn.parse_failed) out["error"] = "reply is not valid Harmony";
+    fmt::print("{}\n", out.dump());
+  } else {
+    fmt::print("\n");
+    if (turn.parse_failed) fmt::print(stderr, "(the model's reply was not valid Harmony)\n");
+  }
+  return 0;
+}
+
+int run_generate(const Args& args) {
+  GenerateOptions opt;
+  opt.sampling = sampling_options(args, 0.0f);
+  opt.max_tokens = args.number<int>("max-tokens", 32);
+  if (opt.max_tokens < 0) throw usage_error("--max-tokens must be >= 0");
+  if (args.has("tokens") == args.has("prompt")) throw usage_error("give exactly one of --tokens and --prompt");
+  return args.has("tokens") ? generate_tokens(args, opt) : generate_prompt(args, opt);
+}
+
+const Register reg{{"generate", "continue token ids, or answer a prompt",
+                    "usage: gptoss generate --model DIR (--tokens 1,2,3 | --prompt TEXT) [--max-tokens N] [--json]\n"
+                    "                       [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n\n"
                     + model_options_usage +
-                    "  --tokens IDS       the prompt, comma-separated token ids\n"
+                    "  --tokens IDS       the prompt as comma-separated token ids; prints the new ids\n"
+                    "  --prompt TEXT      a user message, rendered in the Harmony format; prints the final answer\n"
                     "  --max-tokens N     tokens to generate (default 32)\n"
-                    "  --temperature T    0 (default) is greedy; otherwise sample from softmax(logits / T)\n"
-                    "  --top-p P          nucleus sampling: keep the likeliest tokens up to probability P (default 1)\n"
-                    "  --top-k K          keep only the K likeliest tokens (default 0: all)\n"
-                    "  --min-p M          drop tokens less likely than M times the likeliest (default 0)\n"
-                    "  --seed S           random seed for sampling (default 0)\n"
-                    "  --stop IDS         comma-separated token ids that end generation (included in the output)\n"
-                    "  --json             print {\"tokens\": [...]} with the generated tokens\n",
-                    {"json"}, {"model", "threads", "tokens", "max-tokens", "temperature", "top-p", "top-k", "min-p", "seed", "stop"},
+                    + sampling_usage(0.0f) +
+                    "  --stop IDS         with --tokens: ids that end generation (included in the output)\n"
+                    "  --json             print {\"tokens\": [...]} (--tokens) or the parsed messages (--prompt)\n"
+                    "  --reasoning-effort E, --system TEXT, --vocab FILE   with --prompt, as for `gptoss chat`\n",
+                    {"json"},
+                    with_sampling_options({"model", "threads", "tokens", "prompt", "max-tokens", "stop", "reasoning-effort",
+                                           "system", "vocab"}),
                     run_generate}};
 
 }  // namespace

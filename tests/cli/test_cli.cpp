@@ -116,3 +116,27 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_failures_exit_1) {
   BOOST_TEST(test::run_cli("--help").exit_code == 0);
   BOOST_TEST(test::run_cli("generate --help").out.find("--temperature") != std::string::npos);
 }
+
+// Prompt mode and chat on a random model with the real vocabulary: the plumbing works end to end
+// (what the model says is random; the Harmony rendering and parsing have their own tests).
+BOOST_AUTO_TEST_CASE(prompt_and_chat_run_end_to_end) {
+  test::TempDir dir;
+  const std::string model = (dir / "m").string(), vocab = test::data_dir + "/tokenizer/o200k_base.tiktoken";
+  auto r = test::run_cli("synth --config tiny-harmony --layers 1 --out " + model);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = test::run_cli("generate --model " + model + " --vocab " + vocab + " --prompt 'What is 2 + 2?' --max-tokens 6 --json");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto j = nlohmann::json::parse(r.out);
+  BOOST_TEST(j["tokens"].size() <= 6u);
+  BOOST_TEST(j["tokens"].size() >= 1u);
+  BOOST_TEST(j["messages"].is_array());
+
+  r = test::run_cli("chat --model " + model + " --vocab " + vocab + " --max-tokens 4 --seed 1 --reasoning-effort low", "Hello\n/exit\n");
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = test::run_cli("chat --model " + model + " --vocab " + vocab + " --reasoning-effort extreme", "");
+  BOOST_TEST(r.exit_code == 2);
+  // The tiny fixture's vocabulary has 1000 ids: a rendered prompt does not fit, and says so.
+  r = test::run_cli("generate --model " + test::tiny_dir + "/original --vocab " + vocab + " --prompt hi");
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.err.find("outside the vocabulary") != std::string::npos, r.err);
+}

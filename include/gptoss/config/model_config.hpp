@@ -86,6 +86,13 @@ inline constexpr ModelConfig tiny_test = [] {
   return c;
 }();
 
+// The tiny shape with the real o200k_harmony vocabulary, for end-to-end tests of text and chat.
+inline constexpr ModelConfig tiny_harmony_test = [] {
+  ModelConfig c = tiny_test;
+  c.vocab_size = gpt_oss_20b.vocab_size;
+  return c;
+}();
+
 // Any shape, taken from the checkpoint's config.json when it is loaded.
 inline constexpr ModelConfig dynamic_config{};
 
@@ -99,6 +106,6 @@ struct NamedConfig {
   ModelConfig config;
 };
 inline constexpr NamedConfig named_configs[] = {
-    {"gpt-oss-20b", gpt_oss_20b}, {"gpt-oss-120b", gpt_oss_120b}, {"tiny", tiny_test}};
+    {"gpt-oss-20b", gpt_oss_20b}, {"gpt-oss-120b", gpt_oss_120b}, {"tiny", tiny_test}, {"tiny-harmony", tiny_harmony_test}};
 
 }  // namespace gptoss
