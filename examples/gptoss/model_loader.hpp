@@ -1,7 +1,9 @@
-// Opening the model a command names (--model DIR, --threads N), compiled for the real presets and
-// for any other shape. Instantiated in one source file so the commands compile quickly.
+// Opening the model a command names (--model DIR, --threads N, --device cpu|cuda), compiled for the
+// real presets and for any other shape. Instantiated in one source file (and, in builds with CUDA,
+// model_loader_cuda.cu for the device) so the commands compile quickly.
 #pragma once
 #include <memory>
+#include <set>
 #include <string>
 
 #include "cli.hpp"
@@ -11,11 +13,19 @@ namespace gptoss::cli {
 
 inline const std::string model_options_usage =
     "  --model DIR        folder with config.json and *.safetensors (original or Hugging Face layout)\n"
-    "  --threads N        worker threads (default: one per hardware thread)\n";
+    "  --threads N        worker threads (default: one per hardware thread)\n"
+    "  --device D         cpu or cuda (default: cuda when this build has CUDA and a GPU is present)\n";
+
+// The option names model_options_usage describes: each command that loads a model accepts them.
+inline const std::set<std::string> model_option_names = {"model", "threads", "device"};
 
 std::unique_ptr<AnyModel> load_model(const Args& args);
 
 // Token ids from --tokens 1,2,3, each checked to be a valid id.
 std::vector<token_id> token_list(const Args& args, const std::string& name);
+
+// The CUDA side, defined in model_loader_cuda.cu in builds with CUDA (GPTOSS_WITH_CUDA).
+bool cuda_device_present();
+std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint ckpt, bool progress);
 
 }  // namespace gptoss::cli

@@ -1,0 +1,490 @@
+// The CUDA kernels of gpt-oss and their launchers. Every kernel mirrors a host operation and calls
+// the same GPTOSS_HD math (core/math.hpp, core/mxfp4.hpp, core/bf16.hpp); activations and the KV
+// cache are float32 as on the host, weights stay in their stored bf16 / MXFP4 form.
+//
+// Shape of the work (decode first): products are one warp per output row, streaming the weight
+// row with 16-byte loads and reducing with shuffles, for a tile of up to 8 tokens at once; MXFP4
+// blocks (16 bytes + one scale byte) are decoded in registers. Launchers take a stream and never
+// allocate or synchronize, so a decode step can be captured in a CUDA graph. Kernels are templates
+// (`template <int = 0>`) so that a program whose several files include this header links one copy.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include <cub/block/block_reduce.cuh>
+
+#include "gptoss/core/bf16.hpp"
+#include "gptoss/core/math.hpp"
+#include "gptoss/core/mxfp4.hpp"
+#include "gptoss/core/tensor.hpp"
+#include "gptoss/core/token.hpp"
+#include "gptoss/cuda/error.cuh"
+#include "gptoss/cuda/kv_cache.cuh"
+
+namespace gptoss::cuda_detail {
+
+inline constexpr int warp_size = 32;
+inline constexpr int gemv_warps = 8;          // output rows per block of a product kernel
+inline constexpr int gemv_tokens = 8;         // tokens sharing one pass over a weight row
+inline constexpr int attention_warps = 4;     // query heads per block of the attention kernel
+inline constexpr int attention_max_dim = 256; // head_dim limit: 8 values per lane
+inline constexpr int attention_keys_per_split = 256;
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = warp_size / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+inline unsigned blocks_for(std::int64_t n, int per_block) { return unsigned((n + per_block - 1) / per_block); }
+
+// ---- embedding -----------------------------------------------------------------------------------
+// x[t] = widen(table[tokens[t]]); the ids were checked on the host.
+template <int = 0>
+__global__ void embedding_kernel(const bf16* table, int H, const token_id* tokens, float* x) {
+  const std::int64_t t = blockIdx.x;
+  const bf16* row = table + std::int64_t(tokens[t]) * H;
+  for (int i = threadIdx.x; i < H; i += blockDim.x) x[t * H + i] = to_float(row[i]);
+}
+
+inline void embedding(const bf16* table, int H, const token_id* tokens, std::int64_t T, float* x, cudaStream_t s) {
+  if (T == 0) return;
+  embedding_kernel<><<<unsigned(T), 256, 0, s>>>(table, H, tokens, x);
+  GPTOSS_CUDA_LAUNCHED("embedding_kernel");
+}
+
+// ---- RMSNorm ---------------------------------------------------------------------------------------
+// y[r] = x[src] * rms_inverse * gain, src = rows ? rows[r] : r (rows gathers the rows whose logits
+// are wanted). The sum of squares is a CUB block reduction.
+inline constexpr int rms_threads = 256;
+
+template <int = 0>
+__global__ void rms_norm_kernel(const float* x, const int* rows, const bf16* gain, int H, float* y) {
+  using Reduce = cub::BlockReduce<float, rms_threads>;
+  __shared__ typename Reduce::TempStorage temp;
+  __shared__ float inv;
+  const std::int64_t r = blockIdx.x, src = rows ? rows[r] : r;
+  const float* xr = x + src * H;
+  float sum = 0.0f;
+  for (int i = threadIdx.x; i < H; i += rms_threads) sum += xr[i] * xr[i];
+  const float total = Reduce(temp).Sum(sum);
+  if (threadIdx.x == 0) inv = math::rms_inverse(total, H);
+  __syncthreads();
+  for (int i = threadIdx.x; i < H; i += rms_threads) y[r * H + i] = xr[i] * inv * to_float(gain[i]);
+}
+
+inline void rms_norm(const float* x, const int* rows, std::int64_t n, const bf16* gain, int H, float* y, cudaStream_t s) {
+  if (n == 0) return;
+  rms_norm_kernel<><<<unsigned(n), rms_threads, 0, s>>>(x, rows, gain, H, y);
+  GPTOSS_CUDA_LAUNCHED("rms_norm_kernel");
+}
+
+// ---- bf16 linear -----------------------------------------------------------------------------------
+// y[t, r] = W[r] . x[t] + bias[r], or y[t, r] += (W[r] . x[t] + bias[r]) with Accumulate (the
+// residual add of the host, same rounding: the product and bias first, then the add).
+// Vec: cols % 8 == 0, so rows are 16-byte aligned and each lane loads 8 bf16 at a time.
+template <bool Vec, bool Accumulate>
+__global__ void linear_bf16_kernel(const bf16* W, const bf16* bias, int rows, int cols, const float* x,
+                                   std::int64_t x_stride, int T, float* y, std::int64_t y_stride) {
+  const int lane = threadIdx.x % warp_size;
+  const int r = blockIdx.x * gemv_warps + threadIdx.x / warp_size;
+  const int t0 = blockIdx.y * gemv_tokens;
+  if (r >= rows) return;
+  const int nt = min(gemv_tokens, T - t0);
+  const bf16* w = W + std::int64_t(r) * cols;
+  float acc[gemv_tokens] = {};
+  if constexpr (Vec) {
+    for (int c = lane * 8; c < cols; c += warp_size * 8) {
+      const uint4 packed = *reinterpret_cast<const uint4*>(w + c);
+      const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
+      float wf[8];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        wf[2 * k] = float_from_bits(words[k] << 16);            // low half: element 2k
+        wf[2 * k + 1] = float_from_bits(words[k] & 0xffff0000u);  // high half: element 2k + 1
+      }
+#pragma unroll
+      for (int i = 0; i < gemv_tokens; ++i) {
+        if (i < nt) {
+          const float* xr = x + std::int64_t(t0 + i) * x_stride + c;
+          const float4 a = *reinterpret_cast<const float4*>(xr);
+          const float4 b = *reinterpret_cast<const float4*>(xr + 4);
+          acc[i] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y +
+                    wf[6] * b.z + wf[7] * b.w;
+        }
+      }
+    }
+  } else {
+    for (int c = lane; c < cols; c += warp_size) {
+      const float wf = to_float(w[c]);
+#pragma unroll
+      for (int i = 0; i < gemv_tokens; ++i)
+        if (i < nt) acc[i] += wf * x[std::int64_t(t0 + i) * x_stride + c];
+    }
+  }
+  const float b = bias ? to_float(bias[r]) : 0.0f;
+#pragma unroll
+  for (int i = 0; i < gemv_tokens; ++i) {
+    const float sum = warp_sum(acc[i]);
+    if (lane == 0 && i < nt) {
+      float& out = y[std::int64_t(t0 + i) * y_stride + r];
+      if constexpr (Accumulate) out += sum + b;
+      else out = sum + b;
+    }
+  }
+}
+
+// x and y are row-major with strides in floats; the vector path needs x_stride % 4 == 0 too.
+inline void linear_bf16(const Bf16Matrix& W, const bf16* bias, const float* x, std::int64_t x_stride, std::int64_t T,
+                        float* y, std::int64_t y_stride, bool accumulate, cudaStream_t s) {
+  if (T == 0) return;
+  const dim3 grid(blocks_for(W.rows, gemv_warps), blocks_for(T, gemv_tokens));
+  const bool vec = W.cols % 8 == 0 && x_stride % 4 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
+                   reinterpret_cast<std::uintptr_t>(W.data) % 16 == 0;
+  const int threads = gemv_warps * warp_size;
+  if (vec && accumulate) linear_bf16_kernel<true, true><<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
+  else if (vec) linear_bf16_kernel<true, false><<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
+  else if (accumulate) linear_bf16_kernel<false, true><<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
+  else linear_bf16_kernel<false, false><<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
+  GPTOSS_CUDA_LAUNCHED("linear_bf16_kernel");
+}
+
+// ---- per-token metadata -------------------------------------------------------------------------
+// Where a token of the batch sits: its absolute position, its sequence's length before this call
+// (`start`) and after it (`end`), the batch row of position `start`, and the sequence's cache.
+struct TokenMeta {
+  std::int64_t position, start, end, offset;
+  float* kv;
+  std::int64_t capacity;
+};
+
+// ---- YaRN RoPE -------------------------------------------------------------------------------------
+// One thread per (token, frequency pair): the angle and its concentration-scaled cos/sin come from
+// math::rope_table_row and the rotation from math::rope_rotate, applied to that pair (element i and
+// i + D/2) of every q head and every k head of the token, in place in the qkv rows.
+template <int = 0>
+__global__ void rope_kernel(float* qkv, int qkv_width, const TokenMeta* meta, int T, const float* inv_freq,
+                                   math::Yarn yarn, int q_heads, int kv_heads) {
+  const int half = yarn.head_dim / 2;
+  const std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= std::int64_t(T) * half) return;
+  const std::int64_t t = idx / half;
+  const int i = int(idx % half);
+  math::Yarn pair_yarn = yarn;
+  pair_yarn.head_dim = 2;  // one pair: rope_table_row then reads inv_freq[i] alone
+  float cs[2];
+  math::rope_table_row(pair_yarn, inv_freq + i, int(meta[t].position), cs);
+  float* row = qkv + t * qkv_width;
+  for (int h = 0; h < q_heads + kv_heads; ++h) {
+    float* head = row + std::int64_t(h) * yarn.head_dim;  // k heads follow the q heads directly
+    float z[2] = {head[i], head[i + half]};
+    math::rope_rotate(z, cs, 2);
+    head[i] = z[0];
+    head[i + half] = z[1];
+  }
+}
+
+inline void rope(float* qkv, int qkv_width, const TokenMeta* meta, std::int64_t T, const float* inv_freq,
+                 const math::Yarn& yarn, int q_heads, int kv_heads, cudaStream_t s) {
+  if (T == 0) return;
+  rope_kernel<><<<blocks_for(T * (yarn.head_dim / 2), 128), 128, 0, s>>>(qkv, qkv_width, meta, int(T), inv_freq, yarn,
+                                                                       q_heads, kv_heads);
+  GPTOSS_CUDA_LAUNCHED("rope_kernel");
+}
+
+// ---- attention -------------------------------------------------------------------------------------
+struct AttentionArgs {
+  const float* qkv;   // [T, qkv_width]: q heads, k heads, v heads (after RoPE)
+  int qkv_width, q_width, kv_width, head_dim, q_heads, group;
+  int layer;
+  int window;         // visible keys including the query's own; 0: all earlier positions
+  float scale;        // 1 / sqrt(head_dim)
+  KvLayout kv;
+  const TokenMeta* meta;
+  int splits, keys_per_split;
+  float* partial;     // [T, q_heads, splits, head_dim + 2]: unnormalised o, then max and sum
+};
+
+// Split-K flash decoding: a warp per (token, query head, split of the visible keys) runs the online
+// softmax (math::SinkSoftmax without a sink) over its keys; lane d holds dims d, d+32, ...
+// Keys of this call's tokens are read from qkv, earlier ones from the cache, as on the host.
+template <int = 0>
+__global__ void attention_partial_kernel(AttentionArgs a) {
+  constexpr int per_lane = attention_max_dim / warp_size;
+  const int lane = threadIdx.x % warp_size;
+  const int h = blockIdx.x * attention_warps + threadIdx.x / warp_size;
+  const std::int64_t t = blockIdx.y;
+  const int split = blockIdx.z;
+  if (h >= a.q_heads) return;
+  const TokenMeta m = a.meta[t];
+  const int D = a.head_dim, g = h / a.group;
+  const std::int64_t first = a.window > 0 ? (m.position - a.window + 1 > 0 ? m.position - a.window + 1 : 0) : 0;
+  const std::int64_t j0 = first + std::int64_t(split) * a.keys_per_split;
+  const std::int64_t j1 = min(m.position + 1, j0 + a.keys_per_split);
+
+  float q[per_lane], o[per_lane];
+  const float* qh = a.qkv + t * a.qkv_width + std::int64_t(h) * D;
+#pragma unroll
+  for (int i = 0; i < per_lane; ++i) {
+    const int d = lane + warp_size * i;
+    q[i] = d < D ? qh[d] : 0.0f;
+    o[i] = 0.0f;
+  }
+  math::SinkSoftmax sm{-INFINITY, 0.0f};
+  for (std::int64_t j = j0; j < j1; ++j) {
+    const float *kp, *vp;
+    if (j >= m.start) {
+      const float* row = a.qkv + (m.offset + j - m.start) * a.qkv_width;
+      kp = row + a.q_width + std::int64_t(g) * D;
+      vp = row + a.q_width + a.kv_width + std::int64_t(g) * D;
+    } else {
+      kp = a.kv.key(m.kv, a.layer, j, m.capacity) + std::int64_t(g) * D;
+      vp = a.kv.value(m.kv, a.layer, j, m.capacity) + std::int64_t(g) * D;
+    }
+    float dot = 0.0f;
+#pragma unroll
+    for (int i = 0; i < per_lane; ++i) {
+      const int d = lane + warp_size * i;
+      if (d < D) dot += q[i] * kp[d];
+    }
+    const float logit = warp_sum(dot) * a.scale;
+    float w;
+    const float rescale = sm.add(logit, w);
+#pragma unroll
+    for (int i = 0; i < per_lane; ++i) {
+      const int d = lane + warp_size * i;
+      if (d < D) o[i] = o[i] * rescale + w * vp[d];
+    }
+  }
+  float* out = a.partial + ((t * a.q_heads + h) * a.splits + split) * (D + 2);
+#pragma unroll
+  for (int i = 0; i < per_lane; ++i) {
+    const int d = lane + warp_size * i;
+    if (d < D) out[d] = o[i];
+  }
+  if (lane == 0) out[D] = sm.max, out[D + 1] = sm.sum;
+}
+
+// Merges the splits of one (token, head) and folds in the sink: the sink logit only enlarges the
+// denominator (spec 3.3), exactly as exp(sink - m) in the host's softmax_with_sink.
+template <int = 0>
+__global__ void attention_combine_kernel(const float* partial, int q_heads, int splits, int D, const bf16* sinks,
+                                                float* o, int o_width) {
+  const int h = blockIdx.x;
+  const std::int64_t t = blockIdx.y;
+  const float* p = partial + (t * q_heads + h) * splits * (D + 2);
+  const float sink = to_float(sinks[h]);
+  float m = sink;
+  for (int s = 0; s < splits; ++s) m = fmaxf(m, p[s * (D + 2) + D]);
+  float z = expf(sink - m);
+  for (int s = 0; s < splits; ++s) {
+    const float ms = p[s * (D + 2) + D];
+    if (ms != -INFINITY) z += p[s * (D + 2) + D + 1] * expf(ms - m);
+  }
+  const float inv = 1.0f / z;
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const float ms = p[s * (D + 2) + D];
+      if (ms != -INFINITY) acc += p[s * (D + 2) + d] * expf(ms - m);
+    }
+    o[t * o_width + std::int64_t(h) * D + d] = acc * inv;
+  }
+}
+
+// How many splits the keys of the longest visible range are cut into: enough to fill the device
+// at long context, bounded by the partial buffer (partial_slots entries of head_dim + 2 floats).
+inline int attention_splits(std::int64_t max_keys, std::int64_t T, int q_heads, std::int64_t partial_slots) {
+  std::int64_t splits = (max_keys + attention_keys_per_split - 1) / attention_keys_per_split;
+  const std::int64_t room = partial_slots / (T * q_heads);
+  if (splits > room) splits = room;
+  return int(splits < 1 ? 1 : splits);
+}
+
+inline void attention(const AttentionArgs& args, std::int64_t T, std::int64_t max_keys, const bf16* sinks, float* o,
+                      cudaStream_t s) {
+  if (T == 0) return;
+  AttentionArgs a = args;
+  a.keys_per_split = int((max_keys + a.splits - 1) / a.splits);
+  const dim3 grid(blocks_for(a.q_heads, attention_warps), unsigned(T), unsigned(a.splits));
+  attention_partial_kernel<><<<grid, attention_warps * warp_size, 0, s>>>(a);
+  GPTOSS_CUDA_LAUNCHED("attention_partial_kernel");
+  attention_combine_kernel<><<<dim3(unsigned(a.q_heads), unsigned(T)), 64, 0, s>>>(a.partial, a.q_heads, a.splits,
+                                                                                 a.head_dim, sinks, o, a.q_width);
+  GPTOSS_CUDA_LAUNCHED("attention_combine_kernel");
+}
+
+// Stores this call's keys and values in the cache, after the attention has read the old ones (a
+// ring slot may hold a key still needed). When a sequence brings more tokens than its ring has
+// slots, only the last `slots` positions are written, so no two tokens race for one slot.
+template <int = 0>
+__global__ void kv_store_kernel(const float* qkv, int qkv_width, int q_width, int kv_width, KvLayout kv, int layer,
+                                       const TokenMeta* meta) {
+  const std::int64_t t = blockIdx.x;
+  const TokenMeta m = meta[t];
+  if (m.position < m.end - kv.slots(layer, m.capacity)) return;
+  float* k = kv.key(m.kv, layer, m.position, m.capacity);
+  float* v = kv.value(m.kv, layer, m.position, m.capacity);
+  const float* row = qkv + t * qkv_width + q_width;
+  for (int i = threadIdx.x; i < kv_width; i += blockDim.x) {
+    k[i] = row[i];
+    v[i] = row[kv_width + i];
+  }
+}
+
+inline void kv_store(const float* qkv, int qkv_width, int q_width, int kv_width, const KvLayout& kv, int layer,
+                     const TokenMeta* meta, std::int64_t T, cudaStream_t s) {
+  if (T == 0) return;
+  kv_store_kernel<><<<unsigned(T), 128, 0, s>>>(qkv, qkv_width, q_width, kv_width, kv, layer, meta);
+  GPTOSS_CUDA_LAUNCHED("kv_store_kernel");
+}
+
+// ---- MoE -------------------------------------------------------------------------------------------
+// Top-k routing of each token by math::route_top_k itself (lower expert index first among equal
+// logits, softmax over the chosen logits only): the identical choice to the host's.
+template <int = 0>
+__global__ void route_kernel(const float* logits, int T, int E, int K, int* chosen, float* weights) {
+  const std::int64_t t = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= T) return;
+  math::route_top_k(logits + t * E, E, K, chosen + t * K, weights + t * K);
+}
+
+inline void route(const float* logits, std::int64_t T, int E, int K, int* chosen, float* weights, cudaStream_t s) {
+  if (T == 0) return;
+  route_kernel<><<<blocks_for(T, 64), 64, 0, s>>>(logits, int(T), E, K, chosen, weights);
+  GPTOSS_CUDA_LAUNCHED("route_kernel");
+}
+
+// Dot product of one MXFP4 block (16 packed bytes, one scale byte) with 32 floats of x, decoded in
+// registers by mxfp4::decode_byte.
+__device__ __forceinline__ float mxfp4_block_dot(uint4 packed, std::uint8_t scale_byte, const float* x) {
+  const float scale = mxfp4::e8m0_value(scale_byte);
+  const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
+  float acc = 0.0f;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float4 xa = *reinterpret_cast<const float4*>(x + 8 * k);
+    const float4 xb = *reinterpret_cast<const float4*>(x + 8 * k + 4);
+    const mxfp4::pair p0 = mxfp4::decode_byte(std::uint8_t(words[k]), scale);
+    const mxfp4::pair p1 = mxfp4::decode_byte(std::uint8_t(words[k] >> 8), scale);
+    const mxfp4::pair p2 = mxfp4::decode_byte(std::uint8_t(words[k] >> 16), scale);
+    const mxfp4::pair p3 = mxfp4::decode_byte(std::uint8_t(words[k] >> 24), scale);
+    acc += p0.even * xa.x + p0.odd * xa.y + p1.even * xa.z + p1.odd * xa.w + p2.even * xb.x + p2.odd * xb.y +
+           p3.even * xb.z + p3.odd * xb.w;
+  }
+  return acc;
+}
+
+// W[r] . x for one MXFP4 row (cols % 32 == 0): lane b takes blocks b, b + 32, ...; 16-byte loads.
+__device__ __forceinline__ float mxfp4_row_dot(const Mxfp4Matrix& W, int r, const float* x, int lane) {
+  const uint4* blocks = reinterpret_cast<const uint4*>(W.row_blocks(r));
+  const std::uint8_t* scales = W.row_scales(r);
+  float acc = 0.0f;
+  for (int b = lane; b < W.cols / mxfp4::block_elems; b += warp_size)
+    acc += mxfp4_block_dot(blocks[b], scales[b], x + b * mxfp4::block_elems);
+  return warp_sum(acc);
+}
+
+// MLP1 and the clamped SwiGLU, fused: a warp per (intermediate unit j, token-rank pair p) computes
+// the gate row 2j and the linear row 2j + 1 of expert chosen[p] (interleaved, spec 3.4), adds the
+// biases and writes act[p, j] = swiglu(gate, linear).
+template <int = 0>
+__global__ void expert_mlp1_kernel(const float* x, int H, int I, const int* chosen, int K, int E,
+                                          Mxfp4Experts w1, Bf16Matrix b1, float limit, float* act) {
+  const int lane = threadIdx.x % warp_size;
+  const int j = blockIdx.x * gemv_warps + threadIdx.x / warp_size;
+  const std::int64_t p = blockIdx.y;
+  if (j >= I) return;
+  const int e = chosen[p];
+  if (e < 0 || e >= E) {  // cannot happen with finite logits; make it visible rather than fault
+    if (lane == 0) act[p * I + j] = NAN;
+    return;
+  }
+  const Mxfp4Matrix W = w1.expert(e);
+  const float* xr = x + (p / K) * H;
+  const float gate = mxfp4_row_dot(W, 2 * j, xr, lane);
+  const float linear = mxfp4_row_dot(W, 2 * j + 1, xr, lane);
+  if (lane == 0) {
+    const bf16* bias = b1.row(e);
+    act[p * I + j] = math::swiglu(gate + to_float(bias[2 * j]), linear + to_float(bias[2 * j + 1]), limit);
+  }
+}
+
+inline void expert_mlp1(const float* x, int H, int I, std::int64_t T, const int* chosen, int K, const Mxfp4Experts& w1,
+                        const Bf16Matrix& b1, float limit, float* act, cudaStream_t s) {
+  if (T == 0) return;
+  const dim3 grid(blocks_for(I, gemv_warps), unsigned(T * K));
+  expert_mlp1_kernel<><<<grid, gemv_warps * warp_size, 0, s>>>(x, H, I, chosen, K, w1.experts, w1, b1, limit, act);
+  GPTOSS_CUDA_LAUNCHED("expert_mlp1_kernel");
+}
+
+// MLP2, the weighted combine and the residual add, fused: a warp per (output row r, token t) sums
+// weight[t, k] * (W2[e_k][r] . act[t, k] + b2[e_k][r]) over the ranks k in order, as the host
+// does, then adds it to x[t, r].
+template <int = 0>
+__global__ void expert_mlp2_kernel(const float* act, int H, int I, const int* chosen, const float* weights, int K,
+                                          int E, Mxfp4Experts w2, Bf16Matrix b2, float* x) {
+  const int lane = threadIdx.x % warp_size;
+  const int r = blockIdx.x * gemv_warps + threadIdx.x / warp_size;
+  const std::int64_t t = blockIdx.y;
+  if (r >= H) return;
+  float total = 0.0f;
+  for (int k = 0; k < K; ++k) {
+    const std::int64_t p = t * K + k;
+    const int e = chosen[p];
+    if (e < 0 || e >= E) {
+      total = NAN;
+      break;
+    }
+    const float y = mxfp4_row_dot(w2.expert(e), r, act + p * I, lane) + to_float(b2.row(e)[r]);
+    total += weights[p] * y;
+  }
+  if (lane == 0) x[t * H + r] += total;
+}
+
+inline void expert_mlp2(const float* act, int H, int I, std::int64_t T, const int* chosen, const float* weights, int K,
+                        const Mxfp4Experts& w2, const Bf16Matrix& b2, float* x, cudaStream_t s) {
+  if (T == 0) return;
+  const dim3 grid(blocks_for(H, gemv_warps), unsigned(T));
+  expert_mlp2_kernel<><<<grid, gemv_warps * warp_size, 0, s>>>(act, H, I, chosen, weights, K, w2.experts, w2, b2, x);
+  GPTOSS_CUDA_LAUNCHED("expert_mlp2_kernel");
+}
+
+// ---- greedy sampling -------------------------------------------------------------------------------
+// The index of the largest logit of each row, the lowest index among equal values (as the host's
+// argmax); NaN never wins.
+struct ArgBest {
+  float value;
+  int index;
+};
+struct ArgBestOp {  // NaN values never reach it: the kernel skips them
+  __device__ ArgBest operator()(const ArgBest& a, const ArgBest& b) const {
+    return a.value > b.value || (a.value == b.value && a.index < b.index) ? a : b;
+  }
+};
+
+inline constexpr int argmax_threads = 256;
+
+template <int = 0>
+__global__ void argmax_kernel(const float* logits, int V, token_id* out) {
+  using Reduce = cub::BlockReduce<ArgBest, argmax_threads>;
+  __shared__ typename Reduce::TempStorage temp;
+  const float* row = logits + std::int64_t(blockIdx.x) * V;
+  ArgBest best{-INFINITY, V};
+  const ArgBestOp op;
+  for (int i = threadIdx.x; i < V; i += argmax_threads) {
+    const float v = row[i];
+    if (v == v) best = op(best, ArgBest{v, i});
+  }
+  const ArgBest all = Reduce(temp).Reduce(best, op);
+  if (threadIdx.x == 0) out[blockIdx.x] = token_id(all.index < V ? all.index : 0);
+}
+
+inline void argmax(const float* logits, std::int64_t rows, int V, token_id* out, cudaStream_t s) {
+  if (rows == 0) return;
+  argmax_kernel<><<<unsigned(rows), argmax_threads, 0, s>>>(logits, V, out);
+  GPTOSS_CUDA_LAUNCHED("argmax_kernel");
+}
+
+}  // namespace gptoss::cuda_detail

@@ -1,0 +1,445 @@
+// Transformer<Config, cuda>: the whole gpt-oss model on one NVIDIA GPU, with the host Transformer's
+// API (see model/transformer.hpp). Compile with nvcc.
+//
+//   auto model = gptoss::Transformer<gptoss::gpt_oss_20b, gptoss::cuda>(gptoss::io::Checkpoint::open(dir));
+//   auto seq = model.new_sequence(4096);          // KV cache in device memory
+//   auto logits = model.prefill(seq, prompt);     // logits of the last prompt token, on the host
+//   token_id next = model.decode_greedy(seq, t);  // or the argmax computed on the device
+//
+// The device memory needed (weights in stored form, workspace, and the KV cache of one sequence of
+// CudaOptions::context tokens) is computed and printed before anything is allocated; a device with
+// too little gets a cuda_error saying what to reduce.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gptoss/cuda/error.cuh"
+#include "gptoss/cuda/kernels.cuh"
+#include "gptoss/cuda/kv_cache.cuh"
+#include "gptoss/cuda/memory.cuh"
+#include "gptoss/cuda/weights.cuh"
+#include "gptoss/model/transformer.hpp"
+
+namespace gptoss {
+
+struct CudaOptions {
+  int device = 0;
+  std::int64_t max_batch_tokens = 512;  // longer prompts run in chunks of this many tokens
+  std::int64_t context = 0;             // tokens of KV cache to plan memory for; 0: min(4096, model context)
+  bool progress = true;                 // memory plan and upload progress on stderr
+};
+
+// Device memory a model takes, in bytes, computed before allocating.
+struct CudaMemoryPlan {
+  std::size_t weights = 0, workspace = 0, kv_cache = 0;
+  std::int64_t context = 0;
+  std::size_t free = 0, device_total = 0;
+  std::string device_name;
+  std::size_t total() const { return weights + workspace + kv_cache; }
+};
+
+namespace cuda_detail {
+
+// Buffer sizes (elements) of the activations for chunks of up to `tokens` tokens.
+struct WorkspaceSizes {
+  std::int64_t tokens, partial_slots, logit_rows;
+  std::size_t x, qkv, o, router, route, act, partial, logits;
+
+  static WorkspaceSizes of(const ModelConfig& c, std::int64_t T) {
+    WorkspaceSizes s;
+    s.tokens = T;
+    // Enough (token, head, split) partials for every query of a full chunk, and for one token to
+    // split the longest context into pieces of attention_keys_per_split keys.
+    s.partial_slots = std::max<std::int64_t>(T * c.num_attention_heads, 65536);
+    s.logit_rows = std::min<std::int64_t>(T, 32);
+    s.x = std::size_t(T * c.hidden_size);
+    s.qkv = std::size_t(T * c.qkv_width());
+    s.o = std::size_t(T * c.q_width());
+    s.router = std::size_t(T * c.num_experts);
+    s.route = std::size_t(T * c.experts_per_token);
+    s.act = std::size_t(T * c.experts_per_token * c.intermediate_size);
+    s.partial = std::size_t(s.partial_slots * (c.head_dim + 2));
+    s.logits = std::size_t(s.logit_rows * c.vocab_size);
+    return s;
+  }
+  std::size_t bytes(const ModelConfig& c) const {
+    const std::size_t floats = 3 * x /* x, x_norm, selected rows */ + qkv + o + router + route + act + partial + logits +
+                               std::size_t(c.head_dim / 2);
+    const std::size_t other = route * sizeof(int) + std::size_t(tokens) * (sizeof(int) + 2 * sizeof(token_id) + sizeof(TokenMeta));
+    return floats * sizeof(float) + other;
+  }
+};
+
+// Shapes the kernels handle; anything else is refused when the model is opened.
+inline void check_device_shape(const ModelConfig& c) {
+  auto fail = [&](const std::string& why) { throw config_error("the CUDA backend cannot run this model: " + why); };
+  if (c.head_dim < 2 || c.head_dim % 2 || c.head_dim > attention_max_dim)
+    fail("head_dim " + std::to_string(c.head_dim) + " must be even and at most " + std::to_string(attention_max_dim));
+  if (c.hidden_size % mxfp4::block_elems || c.intermediate_size % mxfp4::block_elems)
+    fail("hidden_size and intermediate_size must be multiples of 32 (MXFP4 blocks)");
+  if (c.num_key_value_heads < 1 || c.num_attention_heads % c.num_key_value_heads)
+    fail("num_attention_heads must be a multiple of num_key_value_heads");
+  if (c.experts_per_token < 1 || c.experts_per_token > c.num_experts) fail("experts_per_token must be in [1, num_experts]");
+}
+
+}  // namespace cuda_detail
+
+template <ModelConfig Config>
+class Transformer<Config, cuda> {
+ public:
+  using Sequence = CudaKvCache;
+  using Step = StepOf<CudaKvCache>;
+  static constexpr const char* backend_name = "cuda";
+
+  explicit Transformer(io::Checkpoint checkpoint, CudaOptions options = {})
+      : ckpt_(std::move(checkpoint)), runtime_config_(ckpt_.config()), options_(options) {
+    using namespace cuda_detail;
+    if constexpr (!Config.is_dynamic()) check_config(Config, ckpt_.config(), (ckpt_.dir() / "config.json").string());
+    const ModelConfig& c = config();
+    check_device_shape(c);
+    if (options_.max_batch_tokens < 1 || options_.max_batch_tokens * c.experts_per_token > 65535)
+      throw input_error("max_batch_tokens must be in [1, " + std::to_string(65535 / c.experts_per_token) + "]");
+    const int devices = device_count();
+    if (devices == 0) throw cuda_error("no CUDA device is available (cudaGetDeviceCount found none)");
+    if (options_.device < 0 || options_.device >= devices)
+      throw input_error("CUDA device " + std::to_string(options_.device) + " does not exist (" + std::to_string(devices) +
+                        " found)");
+    GPTOSS_CUDA_CHECK(cudaSetDevice(options_.device));
+
+    const Weights host = view_weights(ckpt_, c);
+    const auto sizes = WorkspaceSizes::of(c, options_.max_batch_tokens);
+    plan_.context = options_.context > 0 ? std::min(options_.context, c.max_context())
+                                         : std::min<std::int64_t>(4096, c.max_context());
+    plan_.weights = DeviceWeights::bytes_needed(host, c);
+    plan_.workspace = sizes.bytes(c);
+    plan_.kv_cache = CudaKvCache::bytes_for(c, plan_.context);
+    const MemoryInfo mem = memory_info();
+    plan_.free = mem.free, plan_.device_total = mem.total;
+    plan_.device_name = device_name(options_.device);
+    const std::string summary = "weights " + fixed(gib(plan_.weights)) + " GiB + workspace " +
+                                fixed(gib(plan_.workspace)) + " GiB + KV cache for " + std::to_string(plan_.context) +
+                                " tokens " + fixed(gib(plan_.kv_cache)) + " GiB = " + fixed(gib(plan_.total())) + " GiB";
+    if (options_.progress)
+      std::fprintf(stderr, "gptoss: CUDA device %d (%s, %s GiB free of %s): %s\n", options_.device,
+                   plan_.device_name.c_str(), fixed(gib(mem.free)).c_str(), fixed(gib(mem.total)).c_str(), summary.c_str());
+    if (plan_.total() > mem.free)
+      throw cuda_error("not enough device memory on CUDA device " + std::to_string(options_.device) + " (" +
+                       plan_.device_name + "): " + summary + " needed, " + fixed(gib(mem.free)) +
+                       " GiB free. Reduce the context (KV cache: " +
+                       fixed(gib(CudaKvCache::bytes_for(c, 1000))) + " GiB per 1000 tokens) or max_batch_tokens, "
+                       "or use a smaller model or a larger GPU");
+
+    stream_ = std::make_unique<Stream>();
+    weights_ = std::make_unique<DeviceWeights>(host, c, options_.progress, stream_->get());
+    allocate(sizes);
+  }
+
+  const ModelConfig& config() const {
+    if constexpr (Config.is_dynamic()) return runtime_config_;
+    else return Config;
+  }
+  const io::Checkpoint& checkpoint() const { return ckpt_; }
+  int threads() const { return 1; }
+  const CudaMemoryPlan& memory_plan() const { return plan_; }
+  const CudaOptions& options() const { return options_; }
+
+  // A new, empty sequence able to hold `capacity` tokens; its KV cache is allocated on the device now.
+  CudaKvCache new_sequence(std::int64_t capacity) const {
+    GPTOSS_CUDA_CHECK(cudaSetDevice(options_.device));
+    return CudaKvCache(config(), capacity);
+  }
+
+  // Appends each step's tokens to its sequence and writes logits to `out` ([rows, vocab]).
+  void forward(std::span<const Step> steps, Logits which, std::span<float> out) {
+    const std::int64_t rows = check_steps(steps, which);
+    if (std::int64_t(out.size()) < rows * config().vocab_size)
+      throw input_error("logits buffer holds " + std::to_string(out.size()) + " floats, " +
+                        std::to_string(rows * config().vocab_size) + " needed");
+    run(steps, which, out.data(), nullptr);
+  }
+
+  std::vector<float> forward(std::span<const Step> steps, Logits which = Logits::last) {
+    std::int64_t rows = 0;
+    for (const Step& st : steps) rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
+    std::vector<float> out(std::size_t(rows) * config().vocab_size);
+    forward(steps, which, out);
+    return out;
+  }
+
+  // The argmax of each step's last-token logits, computed on the device: only the ids come back.
+  std::vector<token_id> forward_greedy(std::span<const Step> steps) {
+    check_steps(steps, Logits::last);
+    std::vector<token_id> ids(steps.size());
+    run(steps, Logits::last, nullptr, ids.data());
+    return ids;
+  }
+
+  std::vector<float> prefill(CudaKvCache& seq, std::span<const token_id> tokens, Logits which = Logits::last) {
+    Step step{seq, tokens};
+    return forward(std::span<const Step>(&step, 1), which);
+  }
+  std::vector<float> decode(CudaKvCache& seq, token_id token) { return prefill(seq, std::span<const token_id>(&token, 1)); }
+  void decode(CudaKvCache& seq, token_id token, std::span<float> logits) {
+    Step step{seq, std::span<const token_id>(&token, 1)};
+    forward(std::span<const Step>(&step, 1), Logits::last, logits);
+  }
+  // Greedy decoding without copying logits: appends `token`, returns the argmax of the next logits.
+  token_id decode_greedy(CudaKvCache& seq, token_id token) {
+    Step step{seq, std::span<const token_id>(&token, 1)};
+    return forward_greedy(std::span<const Step>(&step, 1))[0];
+  }
+
+  // Receives intermediate activations of later calls, under the host's names (embedding,
+  // attn_norm, q, k, v, q_rope, k_rope, attn_heads, attn_residual, mlp_norm, router_logits,
+  // expert_indices, expert_weights, mlp_residual, final_norm). Tracing copies each one to the host
+  // and waits for it: for tests and debugging only.
+  void set_trace(ops::Trace trace) { trace_ = std::move(trace); }
+
+ private:
+  struct Segment {
+    CudaKvCache* seq;
+    std::span<const token_id> tokens;
+    std::int64_t offset;   // first batch row
+    std::int64_t out_row;  // first logits row it writes, or -1
+  };
+
+  static std::string fixed(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    return buf;
+  }
+
+  // The host backend's checks, in the same order, before any work: returns the rows of logits.
+  std::int64_t check_steps(std::span<const Step> steps, Logits which) const {
+    const ModelConfig& c = config();
+    std::int64_t rows = 0;
+    for (std::size_t s = 0; s < steps.size(); ++s) {
+      const Step& st = steps[s];
+      if (st.tokens.empty()) throw input_error("step " + std::to_string(s) + " has no tokens");
+      for (std::size_t i = 0; i < st.tokens.size(); ++i)
+        if (st.tokens[i] >= token_id(c.vocab_size))
+          throw input_error("token id " + std::to_string(st.tokens[i]) + " (at index " + std::to_string(i) +
+                            ") is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+      st.sequence.check_room(std::int64_t(st.tokens.size()));
+      for (std::size_t o = 0; o < s; ++o)
+        if (&steps[o].sequence == &st.sequence) throw input_error("the same sequence appears twice in one forward call");
+      rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
+    }
+    return rows;
+  }
+
+  void allocate(const cuda_detail::WorkspaceSizes& s) {
+    using namespace cuda_detail;
+    sizes_ = s;
+    const std::size_t T = std::size_t(s.tokens);
+    x_ = DeviceBuffer<float>(s.x);
+    xn_ = DeviceBuffer<float>(s.x);
+    selected_ = DeviceBuffer<float>(s.x);
+    qkv_ = DeviceBuffer<float>(s.qkv);
+    o_ = DeviceBuffer<float>(s.o);
+    router_ = DeviceBuffer<float>(s.router);
+    route_w_ = DeviceBuffer<float>(s.route);
+    chosen_ = DeviceBuffer<int>(s.route);
+    act_ = DeviceBuffer<float>(s.act);
+    partial_ = DeviceBuffer<float>(s.partial);
+    logits_ = DeviceBuffer<float>(s.logits);
+    tokens_ = DeviceBuffer<token_id>(T);
+    ids_ = DeviceBuffer<token_id>(T);
+    rows_ = DeviceBuffer<int>(T);
+    meta_ = DeviceBuffer<TokenMeta>(T);
+    h_tokens_ = PinnedBuffer<token_id>(T);
+    h_ids_ = PinnedBuffer<token_id>(T);
+    h_rows_ = PinnedBuffer<int>(T);
+    h_meta_ = PinnedBuffer<TokenMeta>(T);
+
+    const ModelConfig& c = config();
+    std::vector<float> inv(std::size_t(c.head_dim / 2));
+    const math::Yarn yarn = c.yarn();
+    for (int i = 0; i < c.head_dim / 2; ++i) inv[std::size_t(i)] = yarn.inv_freq(i);  // as the host's ops::Rope
+    inv_freq_ = DeviceBuffer<float>(inv.size());
+    GPTOSS_CUDA_CHECK(cudaMemcpy(inv_freq_.get(), inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice));
+  }
+
+  // Splits the steps into chunks of at most max_batch_tokens tokens, as the host does.
+  void run(std::span<const Step> steps, Logits which, float* out, token_id* ids) {
+    if (steps.empty()) return;
+    GPTOSS_CUDA_CHECK(cudaSetDevice(options_.device));
+    segments_.clear();
+    std::int64_t budget = options_.max_batch_tokens, row = 0, batch = 0;
+    for (const Step& st : steps) {
+      const std::int64_t n = std::int64_t(st.tokens.size());
+      for (std::int64_t done = 0; done < n;) {
+        if (budget == 0) {
+          run_chunk(which, out, ids);
+          segments_.clear();
+          budget = options_.max_batch_tokens;
+          batch = 0;
+        }
+        const std::int64_t take = std::min(budget, n - done);
+        const bool last_piece = done + take == n;
+        segments_.push_back({&st.sequence, st.tokens.subspan(std::size_t(done), std::size_t(take)), batch,
+                             which == Logits::all ? row + done : (last_piece ? row : -1)});
+        done += take;
+        budget -= take;
+        batch += take;
+      }
+      row += which == Logits::all ? n : 1;
+    }
+    run_chunk(which, out, ids);
+    segments_.clear();
+  }
+
+  void run_chunk(Logits which, float* out, token_id* ids) {
+    using namespace cuda_detail;
+    const ModelConfig& c = config();
+    const int H = c.hidden_size, I = c.intermediate_size, D = c.head_dim, Hq = c.num_attention_heads;
+    const int Hkv = c.num_key_value_heads, Q = c.q_width(), KV = c.kv_width(), QKV = c.qkv_width();
+    const int E = c.num_experts, K = c.experts_per_token;
+    const std::int64_t V = c.vocab_size;
+    const cudaStream_t s = stream_->get();
+
+    // Per-token metadata and the rows whose logits are wanted, staged in pinned memory.
+    std::int64_t T = 0, max_pos = 0;
+    selected_out_.clear();
+    for (const Segment& seg : segments_) {
+      const std::int64_t start = seg.seq->length(), n = std::int64_t(seg.tokens.size());
+      for (std::int64_t j = 0; j < n; ++j, ++T) {
+        h_tokens_[std::size_t(T)] = seg.tokens[std::size_t(j)];
+        h_meta_[std::size_t(T)] = {start + j, start, start + n, seg.offset, seg.seq->data(), seg.seq->capacity()};
+        max_pos = std::max(max_pos, start + j);
+      }
+      if (seg.out_row < 0) continue;
+      const std::int64_t first = which == Logits::all ? 0 : n - 1;
+      for (std::int64_t j = first; j < n; ++j) {
+        h_rows_[selected_out_.size()] = int(seg.offset + j);
+        selected_out_.push_back(seg.out_row + (j - first));
+      }
+    }
+    const std::int64_t R = std::int64_t(selected_out_.size());
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), h_tokens_.get(), std::size_t(T) * sizeof(token_id), cudaMemcpyHostToDevice, s));
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), h_meta_.get(), std::size_t(T) * sizeof(TokenMeta), cudaMemcpyHostToDevice, s));
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(rows_.get(), h_rows_.get(), std::size_t(R) * sizeof(int), cudaMemcpyHostToDevice, s));
+
+    const DeviceWeights& w = *weights_;
+    float* x = x_.get();
+    float* xn = xn_.get();
+    float* qkv = qkv_.get();
+    embedding(w.embedding.data, H, tokens_.get(), T, x, s);
+    trace("embedding", -1, x, T, H);
+
+    const KvLayout kv = KvLayout::of(c);
+    for (int l = 0; l < c.num_hidden_layers; ++l) {
+      const DeviceLayer& lw = w.layer(l);
+      rms_norm(x, nullptr, T, lw.attn_norm.data, H, xn, s);
+      trace("attn_norm", l, xn, T, H);
+      linear_bf16(lw.qkv, lw.qkv_bias.data, xn, H, T, qkv, QKV, false, s);
+      trace("q", l, qkv, T, Q, QKV, 0);
+      trace("k", l, qkv, T, KV, QKV, Q);
+      trace("v", l, qkv, T, KV, QKV, Q + KV);
+      rope(qkv, QKV, meta_.get(), T, inv_freq_.get(), c.yarn(), Hq, Hkv, s);
+      trace("q_rope", l, qkv, T, Q, QKV, 0);
+      trace("k_rope", l, qkv, T, KV, QKV, Q);
+
+      const bool sliding = c.is_sliding(l);
+      const std::int64_t max_keys = sliding ? std::min<std::int64_t>(c.sliding_window, max_pos + 1) : max_pos + 1;
+      AttentionArgs a{};
+      a.qkv = qkv, a.qkv_width = QKV, a.q_width = Q, a.kv_width = KV, a.head_dim = D, a.q_heads = Hq;
+      a.group = c.heads_per_kv(), a.layer = l, a.window = sliding ? c.sliding_window : 0;
+      a.scale = 1.0f / std::sqrt(float(D)), a.kv = kv, a.meta = meta_.get(), a.partial = partial_.get();
+      a.splits = attention_splits(max_keys, T, Hq, sizes_.partial_slots);
+      attention(a, T, max_keys, lw.sinks.data, o_.get(), s);
+      trace("attn_heads", l, o_.get(), T, Q);
+      kv_store(qkv, QKV, Q, KV, kv, l, meta_.get(), T, s);
+      linear_bf16(lw.out, lw.out_bias.data, o_.get(), Q, T, x, H, true, s);
+      trace("attn_residual", l, x, T, H);
+
+      rms_norm(x, nullptr, T, lw.mlp_norm.data, H, xn, s);
+      trace("mlp_norm", l, xn, T, H);
+      linear_bf16(lw.gate, lw.gate_bias.data, xn, H, T, router_.get(), E, false, s);
+      trace("router_logits", l, router_.get(), T, E);
+      route(router_.get(), T, E, K, chosen_.get(), route_w_.get(), s);
+      if (trace_) trace_indices(l, T, K);
+      trace("expert_weights", l, route_w_.get(), T, K);
+      expert_mlp1(xn, H, I, T, chosen_.get(), K, lw.mlp1, lw.mlp1_bias, c.swiglu_limit, act_.get(), s);
+      expert_mlp2(act_.get(), H, I, T, chosen_.get(), route_w_.get(), K, lw.mlp2, lw.mlp2_bias, x, s);
+      trace("mlp_residual", l, x, T, H);
+    }
+
+    if (trace_) {
+      rms_norm(x, nullptr, T, w.norm.data, H, xn, s);
+      trace("final_norm", -1, xn, T, H);
+    }
+    // Final norm of the wanted rows only, then the unembedding a group of rows at a time.
+    float* sel = selected_.get();
+    rms_norm(x, rows_.get(), R, w.norm.data, H, sel, s);
+    for (std::int64_t g0 = 0; g0 < R; g0 += sizes_.logit_rows) {
+      const std::int64_t n = std::min(sizes_.logit_rows, R - g0);
+      linear_bf16(w.unembedding, nullptr, sel + g0 * H, H, n, logits_.get(), V, false, s);
+      if (ids) {
+        argmax(logits_.get(), n, int(V), ids_.get() + g0, s);
+        continue;
+      }
+      // Runs of consecutive output rows go back in one copy (device-to-pageable copies wait).
+      for (std::int64_t i = 0; i < n;) {
+        std::int64_t j = i + 1;
+        while (j < n && selected_out_[std::size_t(g0 + j)] == selected_out_[std::size_t(g0 + i)] + (j - i)) ++j;
+        GPTOSS_CUDA_CHECK(cudaMemcpyAsync(out + selected_out_[std::size_t(g0 + i)] * V, logits_.get() + i * V,
+                                          std::size_t((j - i) * V) * sizeof(float), cudaMemcpyDeviceToHost, s));
+        i = j;
+      }
+    }
+    if (ids && R > 0)
+      GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_ids_.get(), ids_.get(), std::size_t(R) * sizeof(token_id), cudaMemcpyDeviceToHost, s));
+    stream_->synchronize();  // also reports faults of any kernel above
+    if (ids)
+      for (std::int64_t r = 0; r < R; ++r) ids[selected_out_[std::size_t(r)]] = h_ids_[std::size_t(r)];
+    for (const Segment& seg : segments_) seg.seq->advance(std::int64_t(seg.tokens.size()));
+  }
+
+  // Copies [rows, cols] (row stride `stride`, from column col0) to the host and hands it to the trace.
+  void trace(const char* name, int layer, const float* data, std::int64_t rows, std::int64_t cols, std::int64_t stride = 0,
+             std::int64_t col0 = 0) {
+    if (!trace_) return;
+    if (stride == 0) stride = cols;
+    trace_buf_.resize(std::size_t(rows * cols));
+    GPTOSS_CUDA_CHECK(cudaMemcpy2DAsync(trace_buf_.data(), std::size_t(cols) * sizeof(float), data + col0,
+                                        std::size_t(stride) * sizeof(float), std::size_t(cols) * sizeof(float),
+                                        std::size_t(rows), cudaMemcpyDeviceToHost, stream_->get()));
+    stream_->synchronize();
+    trace_(name, layer, trace_buf_.data(), rows, cols);
+  }
+  void trace_indices(int layer, std::int64_t T, int K) {
+    std::vector<int> idx(std::size_t(T * K));
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(idx.data(), chosen_.get(), idx.size() * sizeof(int), cudaMemcpyDeviceToHost, stream_->get()));
+    stream_->synchronize();
+    trace_buf_.assign(idx.begin(), idx.end());
+    trace_("expert_indices", layer, trace_buf_.data(), T, K);
+  }
+
+  io::Checkpoint ckpt_;
+  ModelConfig runtime_config_;
+  CudaOptions options_;
+  CudaMemoryPlan plan_;
+  std::unique_ptr<cuda_detail::Stream> stream_;
+  std::unique_ptr<cuda_detail::DeviceWeights> weights_;
+  cuda_detail::WorkspaceSizes sizes_{};
+  cuda_detail::DeviceBuffer<float> x_, xn_, selected_, qkv_, o_, router_, route_w_, act_, partial_, logits_, inv_freq_;
+  cuda_detail::DeviceBuffer<int> chosen_, rows_;
+  cuda_detail::DeviceBuffer<token_id> tokens_, ids_;
+  cuda_detail::DeviceBuffer<cuda_detail::TokenMeta> meta_;
+  cuda_detail::PinnedBuffer<token_id> h_tokens_, h_ids_;
+  cuda_detail::PinnedBuffer<int> h_rows_;
+  cuda_detail::PinnedBuffer<cuda_detail::TokenMeta> h_meta_;
+  std::vector<Segment> segments_;
+  std::vector<std::int64_t> selected_out_;
+  std::vector<float> trace_buf_;
+  ops::Trace trace_;
+};
+
+}  // namespace gptoss

@@ -1,0 +1,493 @@
+// Every CUDA kernel against the host implementation on fresh random inputs of several sizes
+// (including the real models' widths). Device outputs are poisoned with NaN before each run, so an
+// element a kernel fails to write fails the comparison.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "cuda/harness.hpp"
+#include "gptoss/cuda/kernels.cuh"
+#include "gptoss/generate/sampler.hpp"
+#include "gptoss/host/kernels.hpp"
+#include "gptoss/ops/attention.hpp"
+#include "gptoss/ops/rms_norm.hpp"
+#include "gptoss/ops/rope.hpp"
+
+using namespace gptoss;
+using cuda_detail::DeviceBuffer;
+
+namespace {
+
+std::mt19937& rng() {
+  static std::mt19937 r(20250901);
+  return r;
+}
+
+std::vector<float> random_floats(std::size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng());
+  return v;
+}
+std::vector<bf16> random_bf16(std::size_t n, float scale = 1.0f) {
+  std::vector<bf16> v(n);
+  for (auto& x : v) x = to_bf16(std::normal_distribution<float>(0.0f, scale)(rng()));
+  return v;
+}
+// MXFP4 rows: any nibble, scales around 2^0 (bytes 124..130).
+std::vector<std::uint8_t> random_bytes(std::size_t n, int lo = 0, int hi = 255) {
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<std::uint8_t> v(n);
+  for (auto& x : v) x = std::uint8_t(d(rng()));
+  return v;
+}
+
+template <class T>
+DeviceBuffer<T> upload(const std::vector<T>& v) {
+  DeviceBuffer<T> b(v.size());
+  GPTOSS_CUDA_CHECK(cudaMemcpy(b.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return b;
+}
+template <class T>
+std::vector<T> download(const DeviceBuffer<T>& b) {
+  GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<T> v(b.size());
+  GPTOSS_CUDA_CHECK(cudaMemcpy(v.data(), b.get(), v.size() * sizeof(T), cudaMemcpyDeviceToHost));
+  return v;
+}
+template <class T>
+DeviceBuffer<T> poisoned(std::size_t n) {
+  DeviceBuffer<T> b(n);
+  GPTOSS_CUDA_CHECK(cudaMemset(b.get(), 0xff, n * sizeof(T)));  // NaN as float, -1 as int
+  return b;
+}
+
+std::string shape(std::initializer_list<std::int64_t> dims) {
+  std::string s;
+  for (auto d : dims) s += (s.empty() ? "" : "x") + std::to_string(d);
+  return s;
+}
+
+host_detail::ThreadPool& pool() {
+  static host_detail::ThreadPool p(2);
+  return p;
+}
+
+}  // namespace
+
+CT_CASE(embedding_copies_rows_exactly) {
+  for (int H : {32, 160, 2880}) {
+    const int V = 50;
+    auto table = random_bf16(std::size_t(V) * H);
+    std::vector<token_id> tokens{0, 49, 7, 7, 23, 1, 48};
+    auto dt = upload(table);
+    auto dtok = upload(tokens);
+    auto dx = poisoned<float>(tokens.size() * H);
+    cuda_detail::embedding(dt.get(), H, dtok.get(), std::int64_t(tokens.size()), dx.get(), nullptr);
+    auto got = download(dx);
+    std::vector<float> want(got.size());
+    for (std::size_t t = 0; t < tokens.size(); ++t)
+      for (int i = 0; i < H; ++i) want[t * H + i] = to_float(table[tokens[t] * H + i]);
+    CT_CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0, "H=" + std::to_string(H));
+  }
+}
+
+CT_CASE(rms_norm_matches_host) {
+  for (int H : {32, 160, 2880})
+    for (int T : {1, 5, 33}) {
+      auto x = random_floats(std::size_t(T) * H, 3.0f);
+      auto gain = random_bf16(std::size_t(H));
+      std::vector<float> want(x.size());
+      ops::rms_norm_rows(x.data(), T, Bf16Vector{gain.data(), H}, want.data());
+      auto dx = upload(x);
+      auto dg = upload(gain);
+      auto dy = poisoned<float>(x.size());
+      cuda_detail::rms_norm(dx.get(), nullptr, T, dg.get(), H, dy.get(), nullptr);
+      auto got = download(dy);
+      CT_CHECK(cudatest::row_error(got.data(), want.data(), T, H) < 1e-6, shape({T, H}));
+
+      // Gathered rows (the rows whose logits are wanted), in a different order.
+      std::vector<int> rows{T - 1, 0};
+      auto dr = upload(rows);
+      auto ds = poisoned<float>(2 * std::size_t(H));
+      cuda_detail::rms_norm(dx.get(), dr.get(), 2, dg.get(), H, ds.get(), nullptr);
+      auto sel = download(ds);
+      CT_CHECK(cudatest::row_error(sel.data(), want.data() + std::size_t(T - 1) * H, 1, H) < 1e-6, "gathered last");
+      CT_CHECK(cudatest::row_error(sel.data() + H, want.data(), 1, H) < 1e-6, "gathered first");
+    }
+}
+
+CT_CASE(linear_bf16_matches_host) {
+  struct Shape {
+    int rows, cols, tokens;
+  };
+  // Vector path (cols % 8 == 0) at the real QKV and router shapes and odd token counts around the
+  // 8-token tile; the scalar path with cols % 8 != 0.
+  for (Shape s : {Shape{37, 160, 1}, Shape{5120, 2880, 1}, Shape{32, 2880, 3}, Shape{1000, 160, 13}, Shape{2880, 4096, 9},
+                  Shape{96, 36, 3}, Shape{7, 20, 17}})
+    for (bool accumulate : {false, true}) {
+      auto W = random_bf16(std::size_t(s.rows) * s.cols, 0.05f);
+      auto bias = random_bf16(std::size_t(s.rows));
+      auto x = random_floats(std::size_t(s.tokens) * s.cols);
+      auto y0 = random_floats(std::size_t(s.tokens) * s.rows);
+      std::vector<float> want(y0.size());
+      host_detail::Scratch scratch;
+      const Bf16Vector b{bias.data(), s.rows};
+      host_detail::matmul(host_detail::Bf16Rows{Bf16Matrix{W.data(), s.rows, s.cols}}, &b, x.data(), s.cols, s.tokens,
+                          want.data(), s.rows, pool(), scratch);
+      if (accumulate)
+        for (std::size_t i = 0; i < want.size(); ++i) want[i] = y0[i] + want[i];
+      auto dW = upload(W);
+      auto db = upload(bias);
+      auto dx = upload(x);
+      auto dy = accumulate ? upload(y0) : poisoned<float>(y0.size());
+      cuda_detail::linear_bf16(Bf16Matrix{dW.get(), s.rows, s.cols}, db.get(), dx.get(), s.cols, s.tokens, dy.get(), s.rows,
+                               accumulate, nullptr);
+      auto got = download(dy);
+      const double err = cudatest::row_error(got.data(), want.data(), s.tokens, s.rows);
+      CT_CHECK(err < 2e-5, shape({s.rows, s.cols, s.tokens}) + (accumulate ? " accumulate" : "") + ": error " +
+                               std::to_string(err));
+    }
+}
+
+CT_CASE(rope_matches_host) {
+  for (int D : {32, 64})
+    for (int T : {1, 6}) {
+      ModelConfig c = gpt_oss_20b;
+      c.head_dim = D;
+      c.num_attention_heads = 4;
+      c.num_key_value_heads = 2;
+      const int Q = c.q_width(), KV = c.kv_width(), W = c.qkv_width();
+      auto qkv = random_floats(std::size_t(T) * W);
+      // Positions up to past YaRN's original context and near the end of the model's.
+      std::vector<std::int64_t> pos{0, 1, 127, 4095, 4160, 131071};
+      std::vector<cuda_detail::TokenMeta> meta(static_cast<std::size_t>(T));
+      for (int t = 0; t < T; ++t) meta[std::size_t(t)].position = pos[std::size_t(t)];
+      ops::Rope rope(c);
+      std::vector<float> want = qkv, cs(static_cast<std::size_t>(D));
+      for (int t = 0; t < T; ++t) {
+        rope.apply(want.data() + std::size_t(t) * W, c.num_attention_heads, pos[std::size_t(t)], cs.data());
+        rope.apply(want.data() + std::size_t(t) * W + Q, c.num_key_value_heads, pos[std::size_t(t)], cs.data());
+      }
+      auto dqkv = upload(qkv);
+      auto dmeta = upload(meta);
+      auto dinv = upload(rope.inv_freq());
+      cuda_detail::rope(dqkv.get(), W, dmeta.get(), T, dinv.get(), c.yarn(), c.num_attention_heads, c.num_key_value_heads,
+                        nullptr);
+      auto got = download(dqkv);
+      // cosf/sinf of the device and of glibc may differ in the last bit.
+      CT_CHECK(cudatest::row_error(got.data(), want.data(), T, W) < 1e-5, "D=" + std::to_string(D) + " T=" + std::to_string(T));
+      // v is left alone.
+      bool v_same = true;
+      for (int t = 0; t < T; ++t)
+        for (int i = Q + KV; i < W; ++i) v_same &= got[std::size_t(t) * W + i] == qkv[std::size_t(t) * W + i];
+      CT_CHECK(v_same, "v untouched");
+    }
+}
+
+namespace {
+
+// The attention of one layer for a batch of segments, computed on the host from the spec (two-pass
+// softmax with the sink in float64), with the cache contents supplied by the test.
+struct AttnCase {
+  int q_heads, kv_heads, D, window;  // window 0: full layer
+  std::vector<std::pair<std::int64_t, std::int64_t>> segments;  // (tokens already cached, new tokens)
+  std::int64_t capacity;
+};
+
+void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
+  ModelConfig c = tiny_test;
+  c.num_attention_heads = ac.q_heads;
+  c.num_key_value_heads = ac.kv_heads;
+  c.head_dim = ac.D;
+  c.sliding_window = ac.window > 0 ? ac.window : 8;
+  const int layer = ac.window > 0 ? 0 : 1;  // layer 0 slides, layer 1 is full
+  const int D = ac.D, Q = c.q_width(), KV = c.kv_width(), W = c.qkv_width(), G = c.heads_per_kv();
+  const auto layout = cuda_detail::KvLayout::of(c);
+
+  std::int64_t T = 0;
+  for (auto& s : ac.segments) T += s.second;
+  auto qkv = random_floats(std::size_t(T) * W);
+  auto sinks = random_bf16(std::size_t(ac.q_heads), 2.0f);
+
+  // Per segment: the full history of keys and values (old ones go to the cache, new ones in qkv).
+  std::vector<cuda_detail::TokenMeta> meta;
+  std::vector<std::vector<float>> keys, values;
+  std::vector<DeviceBuffer<float>> caches;
+  std::int64_t offset = 0;
+  std::int64_t max_pos = 0;
+  for (auto [start, n] : ac.segments) {
+    std::vector<float> k = random_floats(std::size_t(start + n) * KV), v = random_floats(std::size_t(start + n) * KV);
+    for (std::int64_t j = 0; j < n; ++j)
+      for (int i = 0; i < KV; ++i) {
+        k[std::size_t((start + j) * KV + i)] = qkv[std::size_t((offset + j) * W + Q + i)];
+        v[std::size_t((start + j) * KV + i)] = qkv[std::size_t((offset + j) * W + Q + KV + i)];
+      }
+    // The cache image: for each earlier position its slot (a ring slot keeps the latest position).
+    std::vector<float> image(std::size_t(layout.total_floats(ac.capacity)), NAN);
+    for (std::int64_t p = 0; p < start; ++p) {
+      std::copy_n(k.data() + p * KV, KV, layout.key(image.data(), layer, p, ac.capacity));
+      std::copy_n(v.data() + p * KV, KV, layout.value(image.data(), layer, p, ac.capacity));
+    }
+    caches.push_back(upload(image));
+    for (std::int64_t j = 0; j < n; ++j) {
+      meta.push_back({start + j, start, start + n, offset, caches.back().get(), ac.capacity});
+      max_pos = std::max(max_pos, start + j);
+    }
+    keys.push_back(std::move(k));
+    values.push_back(std::move(v));
+    offset += n;
+  }
+
+  std::vector<double> want(std::size_t(T) * Q);
+  const double scale = 1.0 / std::sqrt(double(D));
+  std::int64_t t = 0;
+  for (std::size_t s = 0; s < ac.segments.size(); ++s)
+    for (std::int64_t j = 0; j < ac.segments[s].second; ++j, ++t) {
+      const std::int64_t pos = ac.segments[s].first + j;
+      const ops::KeyRange r = ops::visible_keys(pos, ac.window);
+      for (int h = 0; h < ac.q_heads; ++h) {
+        const int g = h / G;
+        const float* q = qkv.data() + t * W + h * D;
+        std::vector<double> logit;
+        for (std::int64_t p = r.first; p <= r.last; ++p) {
+          double dot = 0;
+          for (int d = 0; d < D; ++d) dot += double(q[d]) * keys[s][std::size_t(p * KV + g * D + d)];
+          logit.push_back(dot * scale);
+        }
+        const double sink = to_float(sinks[std::size_t(h)]);
+        double m = sink;
+        for (double l : logit) m = std::max(m, l);
+        double z = std::exp(sink - m);
+        for (double l : logit) z += std::exp(l - m);
+        for (int d = 0; d < D; ++d) {
+          double acc = 0;
+          for (std::size_t i = 0; i < logit.size(); ++i)
+            acc += std::exp(logit[i] - m) / z * values[s][std::size_t((r.first + std::int64_t(i)) * KV + g * D + d)];
+          want[std::size_t(t * Q + h * D + d)] = acc;
+        }
+      }
+    }
+
+  auto dqkv = upload(qkv);
+  auto dmeta = upload(meta);
+  auto dsinks = upload(sinks);
+  auto dpart = poisoned<float>(std::size_t(partial_slots) * (D + 2));
+  auto dout = poisoned<float>(std::size_t(T) * Q);
+  const std::int64_t max_keys = ac.window > 0 ? std::min<std::int64_t>(ac.window, max_pos + 1) : max_pos + 1;
+  cuda_detail::AttentionArgs a{};
+  a.qkv = dqkv.get(), a.qkv_width = W, a.q_width = Q, a.kv_width = KV, a.head_dim = D, a.q_heads = ac.q_heads;
+  a.group = G, a.layer = layer, a.window = ac.window, a.scale = float(scale), a.kv = layout, a.meta = dmeta.get();
+  a.partial = dpart.get();
+  a.splits = cuda_detail::attention_splits(max_keys, T, ac.q_heads, partial_slots);
+  cuda_detail::attention(a, T, max_keys, dsinks.get(), dout.get(), nullptr);
+  auto got = download(dout);
+  std::vector<float> wantf(want.begin(), want.end());
+  const double err = cudatest::row_error(got.data(), wantf.data(), T, Q);
+  CT_CHECK(err < 1e-5, "heads " + std::to_string(ac.q_heads) + "/" + std::to_string(ac.kv_heads) + " D=" +
+                           std::to_string(D) + " window " + std::to_string(ac.window) + " splits " +
+                           std::to_string(a.splits) + ": error " + std::to_string(err));
+
+  // Then the new keys and values go to the cache: every position of the last `slots` lands in its slot.
+  cuda_detail::kv_store(dqkv.get(), W, Q, KV, layout, layer, dmeta.get(), T, nullptr);
+  for (std::size_t s = 0; s < ac.segments.size(); ++s) {
+    auto image = download(caches[s]);
+    const auto [start, n] = ac.segments[s];
+    const std::int64_t slots = layout.slots(layer, ac.capacity);
+    bool ok = true;
+    for (std::int64_t p = std::max<std::int64_t>(0, start + n - slots); p < start + n; ++p) {
+      ok &= std::equal(keys[s].begin() + p * KV, keys[s].begin() + (p + 1) * KV, layout.key(image.data(), layer, p, ac.capacity));
+      ok &= std::equal(values[s].begin() + p * KV, values[s].begin() + (p + 1) * KV,
+                       layout.value(image.data(), layer, p, ac.capacity));
+    }
+    CT_CHECK(ok, "kv_store of segment " + std::to_string(s));
+  }
+}
+
+}  // namespace
+
+CT_CASE(attention_matches_reference) {
+  // Decode (one new token on a long cache: many splits), prefill from empty, mixed batches, ring
+  // wrap-around on sliding layers, and the real models' heads (64/8, D=64).
+  std::vector<AttnCase> cases{
+      {4, 2, 32, 8, {{0, 1}}, 64},
+      {4, 2, 32, 8, {{0, 20}}, 64},
+      {4, 2, 32, 0, {{0, 20}}, 64},
+      {4, 2, 32, 8, {{30, 1}, {5, 7}, {0, 3}}, 64},
+      {4, 2, 32, 0, {{30, 1}, {5, 7}, {0, 3}}, 64},
+      {64, 8, 64, 128, {{1000, 1}}, 2048},
+      {64, 8, 64, 0, {{1000, 1}}, 2048},
+      {64, 8, 64, 0, {{3000, 2}, {17, 1}}, 4096},
+      {64, 8, 64, 128, {{0, 300}}, 512},
+      {8, 1, 64, 0, {{600, 40}}, 1024},
+  };
+  for (const auto& c : cases) run_attention_case(c, 65536);
+  // A small partial buffer: fewer, longer splits (one per query for the 300-token prefill).
+  for (const auto& c : cases) run_attention_case(c, std::int64_t(c.q_heads) * 320);
+}
+
+CT_CASE(route_matches_host_including_ties) {
+  for (int E : {8, 32, 128})
+    for (int K : {1, 4}) {
+      const int T = 9;
+      auto logits = random_floats(std::size_t(T) * E);
+      // Exact ties: token 1 all equal, token 2 pairs of equal values, token 3 a tie at the k-th place.
+      std::fill_n(logits.begin() + E, E, 0.5f);
+      for (int e = 0; e < E; ++e) logits[std::size_t(2 * E + e)] = float(e / 2);
+      for (int e = 0; e < E; ++e) logits[std::size_t(3 * E + e)] = e < K - 1 ? 10.0f + float(e) : 1.0f;
+      std::vector<int> want_idx(std::size_t(T) * K);
+      std::vector<float> want_w(std::size_t(T) * K);
+      for (int t = 0; t < T; ++t)
+        math::route_top_k(logits.data() + std::size_t(t) * E, E, K, want_idx.data() + t * K, want_w.data() + t * K);
+      auto dl = upload(logits);
+      auto di = poisoned<int>(want_idx.size());
+      auto dw = poisoned<float>(want_w.size());
+      cuda_detail::route(dl.get(), T, E, K, di.get(), dw.get(), nullptr);
+      CT_CHECK(download(di) == want_idx, "indices E=" + std::to_string(E) + " K=" + std::to_string(K));
+      auto got_w = download(dw);
+      CT_CHECK(cudatest::row_error(got_w.data(), want_w.data(), T, K) < 1e-6, "weights");
+    }
+}
+
+namespace {
+
+struct MoECase {
+  int H, I, E, K, T;
+};
+
+void run_moe_case(const MoECase& mc) {
+  const int H = mc.H, I = mc.I, E = mc.E, K = mc.K, T = mc.T;
+  auto w1b = random_bytes(std::size_t(E) * 2 * I * H / 2);
+  auto w1s = random_bytes(std::size_t(E) * 2 * I * H / 32, 121, 124);
+  auto w2b = random_bytes(std::size_t(E) * H * I / 2);
+  auto w2s = random_bytes(std::size_t(E) * H * I / 32, 121, 124);
+  auto b1 = random_bf16(std::size_t(E) * 2 * I);
+  auto b2 = random_bf16(std::size_t(E) * H);
+  auto x = random_floats(std::size_t(T) * H);
+  auto residual = random_floats(std::size_t(T) * H);
+  std::vector<int> chosen(std::size_t(T) * K);
+  std::vector<float> weight(std::size_t(T) * K);
+  {
+    auto logits = random_floats(std::size_t(T) * E);
+    for (int t = 0; t < T; ++t)
+      math::route_top_k(logits.data() + std::size_t(t) * E, E, K, chosen.data() + t * K, weight.data() + t * K);
+  }
+  const float limit = 7.0f;
+  const Mxfp4Experts hw1{w1b.data(), w1s.data(), E, 2 * I, H}, hw2{w2b.data(), w2s.data(), E, H, I};
+
+  // Host: per (token, rank) MLP1 with bias, SwiGLU, MLP2 with bias, then the weighted sum in rank order.
+  std::vector<float> want_act(std::size_t(T) * K * I), want = residual;
+  host_detail::Scratch scratch;
+  for (int t = 0; t < T; ++t) {
+    std::vector<float> sum(std::size_t(H), 0.0f);
+    for (int k = 0; k < K; ++k) {
+      const int e = chosen[std::size_t(t * K + k)];
+      std::vector<float> h1(static_cast<std::size_t>(2 * I)), y(static_cast<std::size_t>(H));
+      const Bf16Vector bias1{b1.data() + std::size_t(e) * 2 * I, 2 * I}, bias2{b2.data() + std::size_t(e) * H, H};
+      host_detail::matmul(host_detail::Mxfp4Rows{hw1.expert(e)}, &bias1, x.data() + std::size_t(t) * H, H, 1, h1.data(),
+                          2 * I, pool(), scratch);
+      float* act = want_act.data() + std::size_t(t * K + k) * I;
+      for (int j = 0; j < I; ++j) act[j] = math::swiglu(h1[std::size_t(2 * j)], h1[std::size_t(2 * j + 1)], limit);
+      host_detail::matmul(host_detail::Mxfp4Rows{hw2.expert(e)}, &bias2, act, I, 1, y.data(), H, pool(), scratch);
+      for (int i = 0; i < H; ++i) sum[std::size_t(i)] += weight[std::size_t(t * K + k)] * y[std::size_t(i)];
+    }
+    for (int i = 0; i < H; ++i) want[std::size_t(t) * H + i] += sum[std::size_t(i)];
+  }
+
+  auto dw1b = upload(w1b), dw1s = upload(w1s), dw2b = upload(w2b), dw2s = upload(w2s);
+  auto db1 = upload(b1), db2 = upload(b2);
+  auto dx = upload(x), dres = upload(residual);
+  auto dchosen = upload(chosen);
+  auto dweight = upload(weight);
+  auto dact = poisoned<float>(want_act.size());
+  const Mxfp4Experts dw1{dw1b.get(), dw1s.get(), E, 2 * I, H}, dw2{dw2b.get(), dw2s.get(), E, H, I};
+  cuda_detail::expert_mlp1(dx.get(), H, I, T, dchosen.get(), K, dw1, Bf16Matrix{db1.get(), E, 2 * I}, limit, dact.get(),
+                           nullptr);
+  auto got_act = download(dact);
+  const std::string what = shape({H, I, E, K, T});
+  const double err_act = cudatest::row_error(got_act.data(), want_act.data(), std::int64_t(T) * K, I);
+  CT_CHECK(err_act < 2e-5, "mlp1+swiglu " + what + ": error " + std::to_string(err_act));
+
+  // MLP2 from the host's activations, so its own error is measured.
+  auto dact_host = upload(want_act);
+  cuda_detail::expert_mlp2(dact_host.get(), H, I, T, dchosen.get(), dweight.get(), K, dw2, Bf16Matrix{db2.get(), E, H},
+                           dres.get(), nullptr);
+  auto got = download(dres);
+  const double err = cudatest::row_error(got.data(), want.data(), T, H);
+  CT_CHECK(err < 2e-5, "mlp2+combine " + what + ": error " + std::to_string(err));
+}
+
+}  // namespace
+
+CT_CASE(expert_mlps_match_host) {
+  // The tiny fixture's shape (H != I), the real shape, and wider-than-a-warp block counts.
+  for (MoECase c : {MoECase{160, 96, 8, 4, 1}, MoECase{160, 96, 8, 4, 7}, MoECase{2880, 2880, 32, 4, 1},
+                    MoECase{2880, 2880, 128, 4, 3}, MoECase{1056, 64, 4, 2, 5}})
+    run_moe_case(c);
+}
+
+CT_CASE(mxfp4_decodes_every_code_and_scale) {
+  // One expert row per scale byte pattern: all 16 codes in every block, scales 0, 1, 126..128, 254.
+  const int H = 64, I = 32, E = 1, K = 1, T = 1;
+  std::vector<std::uint8_t> w1b(std::size_t(2 * I) * H / 2), w1s(std::size_t(2 * I) * H / 32);
+  for (std::size_t i = 0; i < w1b.size(); ++i) w1b[i] = std::uint8_t((i * 0x21u + 0x10u) & 0xff);
+  const std::uint8_t scale_bytes[] = {0, 1, 126, 127, 128, 140, 100, 127};
+  for (std::size_t i = 0; i < w1s.size(); ++i) w1s[i] = scale_bytes[i % 8];
+  std::vector<float> x(static_cast<std::size_t>(H));
+  for (int i = 0; i < H; ++i) x[std::size_t(i)] = float(i % 7) - 3.0f;
+  std::vector<bf16> b1(std::size_t(2 * I), bf16{0});
+  // Reference: decode_row, then swiglu of exact float sums (small integers times powers of two).
+  std::vector<float> want(static_cast<std::size_t>(I));
+  for (int j = 0; j < I; ++j) {
+    float rows[2][64];
+    for (int r = 0; r < 2; ++r)
+      mxfp4::decode_row(w1b.data() + std::size_t(2 * j + r) * H / 2, w1s.data() + std::size_t(2 * j + r) * H / 32, H, rows[r]);
+    double g = 0, l = 0;
+    for (int i = 0; i < H; ++i) g += double(rows[0][i]) * x[std::size_t(i)], l += double(rows[1][i]) * x[std::size_t(i)];
+    want[std::size_t(j)] = math::swiglu(float(g), float(l), 7.0f);
+  }
+  auto dwb = upload(w1b), dws = upload(w1s);
+  auto db = upload(b1);
+  auto dx = upload(x);
+  auto dchosen = upload(std::vector<int>{0});
+  auto dact = poisoned<float>(std::size_t(I));
+  cuda_detail::expert_mlp1(dx.get(), H, I, T, dchosen.get(), K, Mxfp4Experts{dwb.get(), dws.get(), E, 2 * I, H},
+                           Bf16Matrix{db.get(), E, 2 * I}, 7.0f, dact.get(), nullptr);
+  auto got = download(dact);
+  CT_CHECK(cudatest::row_error(got.data(), want.data(), 1, I) < 1e-6, "decoded products");
+}
+
+CT_CASE(argmax_matches_host) {
+  for (int V : {1000, 201088})
+    for (int rows : {1, 3}) {
+      auto logits = random_floats(std::size_t(rows) * V);
+      if (rows > 1) {
+        // A tie (the lower index wins) and a NaN (never wins) in row 1.
+        float* r1 = logits.data() + V;
+        const float top = *std::max_element(r1, r1 + V) + 1.0f;
+        r1[V - 5] = top, r1[17] = top, r1[3] = NAN;
+      }
+      std::vector<token_id> want(static_cast<std::size_t>(rows));
+      for (int r = 0; r < rows; ++r) want[std::size_t(r)] = argmax(std::span<const float>(logits.data() + std::size_t(r) * V, std::size_t(V)));
+      if (rows > 1) CT_CHECK(want[1] == 17, "host picks the first of equal maxima");
+      auto dl = upload(logits);
+      auto dout = poisoned<token_id>(std::size_t(rows));
+      cuda_detail::argmax(dl.get(), rows, V, dout.get(), nullptr);
+      CT_CHECK(download(dout) == want, "V=" + std::to_string(V) + " rows=" + std::to_string(rows));
+    }
+}
+
+CT_CASE(launch_errors_become_gptoss_errors) {
+  // A launch with an impossible configuration must throw a cuda_error naming the kernel.
+  bool threw = false;
+  try {
+    cuda_detail::rms_norm(nullptr, nullptr, std::int64_t(1) << 40, nullptr, 32, nullptr, nullptr);
+  } catch (const cuda_error& e) {
+    threw = std::string(e.what()).find("rms_norm_kernel") != std::string::npos;
+  }
+  CT_CHECK(threw, "rms_norm launch with 2^40 blocks");
+}
+
+CT_MAIN()

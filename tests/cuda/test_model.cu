@@ -1,0 +1,266 @@
+// The whole CUDA model: against the reference's golden logits and intermediates (tests/data/tiny),
+// against the host backend's logits, greedy continuations identical to the reference's and the
+// host's, chunked prefill and batches of sequences equal to one pass, and the host's input errors.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/golden.hpp"
+#include "cuda/harness.hpp"
+#include "gptoss/cuda/transformer.cuh"
+#include "gptoss/generate/generate.hpp"
+#include "gptoss/model/any_model.hpp"
+
+using namespace gptoss;
+
+namespace {
+
+const test::Golden& golden() {
+  static test::Golden g;
+  return g;
+}
+
+template <ModelConfig C>
+Transformer<C, gptoss::cuda> open_cuda(const std::string& layout, std::int64_t max_batch_tokens = 512) {
+  CudaOptions o;
+  o.progress = false;
+  o.max_batch_tokens = max_batch_tokens;
+  return Transformer<C, gptoss::cuda>(io::Checkpoint::open(test::tiny_dir + "/" + layout), o);
+}
+
+Transformer<tiny_test, host>& host_model() {
+  static Transformer<tiny_test, host> m(io::Checkpoint::open(test::tiny_dir + "/original"));
+  return m;
+}
+
+constexpr double device_vs_host = 2e-5;  // float32 both, different summation orders
+
+}  // namespace
+
+CT_CASE(logits_match_reference_and_host) {
+  for (const char* layout : {"original", "hf"}) {
+    auto compiled = open_cuda<tiny_test>(layout);
+    auto dynamic = open_cuda<dynamic_config>(layout);
+    CT_CHECK(dynamic.config() == tiny_test, "dynamic config read from the checkpoint");
+    for (const char* seq : {"seq0", "seq1", "seq2"}) {
+      const auto tokens = golden().tokens(std::string(seq) + ".tokens");
+      const auto expect = golden().floats(std::string(seq) + ".logits_fp32");
+      const auto n = std::int64_t(tokens.size());
+      auto hs = host_model().new_sequence(n);
+      const auto host = host_model().prefill(hs, tokens, Logits::all);
+      for (auto* model : {&compiled, static_cast<Transformer<tiny_test, gptoss::cuda>*>(nullptr)}) {
+        std::vector<float> got;
+        if (model) {
+          auto s = model->new_sequence(n);
+          got = model->prefill(s, tokens, Logits::all);
+          CT_CHECK(s.length() == n, "sequence length");
+        } else {
+          auto s = dynamic.new_sequence(n);
+          got = dynamic.prefill(s, tokens, Logits::all);
+        }
+        const std::string what = std::string(layout) + " " + seq + (model ? " compiled" : " dynamic");
+        CT_CHECK(got.size() == expect.size(), what);
+        const double err = test::max_row_relative_error(got.data(), expect.data(), n, 1000);
+        CT_CHECK(err < test::logits_tolerance, what + " vs reference: " + std::to_string(err));
+        const double err_host = test::max_row_relative_error(got.data(), host.data(), n, 1000);
+        CT_CHECK(err_host < device_vs_host, what + " vs host: " + std::to_string(err_host));
+      }
+    }
+  }
+}
+
+// 4160 tokens: past the sliding window many times, past YaRN's original context, in 512-token
+// chunks, with splits of the full layers' keys.
+CT_CASE(long_sequence_matches_reference) {
+  auto model = open_cuda<tiny_test>("original");
+  const auto tokens = golden().tokens("long.tokens");
+  const auto positions = golden().tokens("long.positions");
+  const auto expect = golden().floats("long.logits_fp32");
+  auto s = model.new_sequence(std::int64_t(tokens.size()));
+  const auto got = model.prefill(s, tokens, Logits::all);
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    const double err = test::max_row_relative_error(got.data() + std::size_t(positions[i]) * 1000, expect.data() + i * 1000, 1, 1000);
+    CT_CHECK(err < test::logits_tolerance, "position " + std::to_string(positions[i]) + ": " + std::to_string(err));
+  }
+  // And decoding on from there, one token, against the host doing the same.
+  auto hs = host_model().new_sequence(std::int64_t(tokens.size()) + 1);
+  host_model().prefill(hs, tokens);
+  auto s2 = model.new_sequence(std::int64_t(tokens.size()) + 1);
+  model.prefill(s2, tokens);
+  const auto h = host_model().decode(hs, 5);
+  const auto d = model.decode(s2, 5);
+  CT_CHECK(test::max_row_relative_error(d.data(), h.data(), 1, 1000) < device_vs_host, "decode at position 4160");
+}
+
+CT_CASE(greedy_decode_matches_reference_and_host) {
+  const auto prompt = golden().tokens("greedy.prompt");
+  const auto expect_tokens = golden().tokens("greedy.tokens_fp32");
+  const auto expect_logits = golden().floats("greedy.step_logits_fp32");
+  for (const char* layout : {"original", "hf"}) {
+    auto model = open_cuda<tiny_test>(layout);
+    auto s = model.new_sequence(64);
+    auto logits = model.prefill(s, prompt);
+    std::vector<token_id> got;
+    for (std::size_t step = 0; step < expect_tokens.size(); ++step) {
+      const double err = test::max_row_relative_error(logits.data(), expect_logits.data() + step * 1000, 1, 1000);
+      CT_CHECK(err < test::logits_tolerance, std::string(layout) + " step " + std::to_string(step) + ": " + std::to_string(err));
+      got.push_back(argmax(logits));
+      model.decode(s, got.back(), logits);
+    }
+    CT_CHECK(got == expect_tokens, std::string(layout) + ": greedy tokens");
+
+    // The argmax on the device gives the same continuation.
+    auto s2 = model.new_sequence(64);
+    Transformer<tiny_test, gptoss::cuda>::Step first{s2, prompt};
+    std::vector<token_id> dev{model.forward_greedy(std::span(&first, 1))[0]};
+    while (dev.size() < expect_tokens.size()) dev.push_back(model.decode_greedy(s2, dev.back()));
+    CT_CHECK(dev == expect_tokens, std::string(layout) + ": greedy tokens with the argmax on the device");
+
+    // The generation loop, and the host's own continuation.
+    GenerateOptions opt;
+    opt.max_tokens = int(expect_tokens.size());
+    CT_CHECK(generate(model, prompt, opt) == expect_tokens, "generate() on the device");
+    CT_CHECK(generate(host_model(), prompt, opt) == expect_tokens, "generate() on the host");
+  }
+}
+
+CT_CASE(chunked_prefill_decode_and_batches_match_one_pass) {
+  const auto tokens = golden().tokens("seq2.tokens");  // 41 tokens: 5 sliding windows of 8
+  auto full = open_cuda<tiny_test>("original");
+  auto s = full.new_sequence(64);
+  const auto expect = full.prefill(s, tokens, Logits::all);
+  for (std::int64_t chunk : {1, 3, 8, 13}) {
+    auto model = open_cuda<tiny_test>("original", chunk);
+    auto seq = model.new_sequence(64);
+    const auto got = model.prefill(seq, tokens, Logits::all);
+    CT_CHECK(test::max_row_relative_error(got.data(), expect.data(), 41, 1000) < 1e-5, "chunk " + std::to_string(chunk));
+    auto seq2 = model.new_sequence(64);
+    const auto last = model.prefill(seq2, tokens);
+    CT_CHECK(test::max_row_relative_error(last.data(), expect.data() + 40 * 1000, 1, 1000) < 1e-5,
+             "last row, chunk " + std::to_string(chunk));
+  }
+  // Prompt of 20 (longer than the window), then 21 single-token decodes.
+  auto seq = full.new_sequence(41);
+  const auto first = full.prefill(seq, std::span(tokens).first(20), Logits::all);
+  CT_CHECK(test::max_row_relative_error(first.data(), expect.data(), 20, 1000) < 1e-5, "prompt rows");
+  for (std::size_t i = 20; i < tokens.size(); ++i) {
+    const auto got = full.decode(seq, tokens[i]);
+    CT_CHECK(test::max_row_relative_error(got.data(), expect.data() + i * 1000, 1, 1000) < 1e-5, "position " + std::to_string(i));
+  }
+  CT_CHECK(seq.length() == 41, "length after decoding");
+
+  // Two sequences in one call, then one decode step for both, against each alone.
+  const auto a = golden().tokens("seq1.tokens"), b = tokens;
+  auto model = open_cuda<tiny_test>("hf", 16);  // chunks split the batch mid-sequence
+  auto sa = model.new_sequence(64), sb = model.new_sequence(64);
+  const auto alone_a = model.prefill(sa, a, Logits::all);
+  const auto alone_b = model.prefill(sb, b, Logits::all);
+  auto ta = model.new_sequence(64), tb = model.new_sequence(64);
+  std::vector<Transformer<tiny_test, gptoss::cuda>::Step> steps{{ta, a}, {tb, b}};
+  const auto together = model.forward(steps, Logits::all);
+  CT_CHECK(test::max_row_relative_error(together.data(), alone_a.data(), std::int64_t(a.size()), 1000) < 1e-5, "batch a");
+  CT_CHECK(test::max_row_relative_error(together.data() + a.size() * 1000, alone_b.data(), std::int64_t(b.size()), 1000) < 1e-5,
+           "batch b");
+  token_id na = 17, nb = 4;
+  std::vector<Transformer<tiny_test, gptoss::cuda>::Step> next{{ta, std::span(&na, 1)}, {tb, std::span(&nb, 1)}};
+  const auto both = model.forward(next, Logits::last);
+  const auto only_a = model.decode(sa, na), only_b = model.decode(sb, nb);
+  CT_CHECK(test::max_row_relative_error(both.data(), only_a.data(), 1, 1000) < 1e-5, "decode a in a batch");
+  CT_CHECK(test::max_row_relative_error(both.data() + 1000, only_b.data(), 1, 1000) < 1e-5, "decode b in a batch");
+}
+
+CT_CASE(intermediates_match_reference) {
+  auto model = open_cuda<tiny_test>("hf");
+  std::map<std::string, std::vector<float>> seen;
+  model.set_trace([&](std::string_view name, int layer, const float* data, std::int64_t rows, std::int64_t cols) {
+    std::string key = layer < 0 ? std::string(name) : "layer" + std::to_string(layer) + "." + std::string(name);
+    seen[key].assign(data, data + rows * cols);
+  });
+  const auto tokens = golden().tokens("debug.tokens");
+  auto s = model.new_sequence(64);
+  model.prefill(s, tokens);
+  const std::int64_t n = std::int64_t(tokens.size());
+  auto check = [&](const std::string& ours, const std::string& theirs, std::int64_t col0 = 0, std::int64_t width = -1) {
+    const auto expect = golden().floats("debug." + theirs + "_fp32");
+    const std::int64_t cols = std::int64_t(expect.size()) / n;
+    if (width < 0) width = cols;
+    auto it = seen.find(ours);
+    if (it == seen.end()) return CT_CHECK(false, ours + " was not traced");
+    CT_CHECK(std::int64_t(it->second.size()) == n * width, ours + " size");
+    if (std::int64_t(it->second.size()) != n * width) return;
+    std::vector<float> slice(static_cast<std::size_t>(n * width));
+    for (std::int64_t r = 0; r < n; ++r) std::copy_n(expect.data() + r * cols + col0, width, slice.data() + r * width);
+    const double err = test::max_row_relative_error(it->second.data(), slice.data(), n, width);
+    CT_CHECK(err < 2e-5, ours + " vs " + theirs + ": " + std::to_string(err));
+  };
+  check("embedding", "embedding");
+  for (int l = 0; l < 4; ++l) {
+    const std::string L = "layer" + std::to_string(l);
+    check(L + ".attn_norm", L + ".attn_norm");
+    if (l < 2) {
+      check(L + ".q", L + ".qkv", 0, 128);
+      check(L + ".k", L + ".qkv", 128, 64);
+      check(L + ".v", L + ".qkv", 192, 64);
+      check(L + ".q_rope", L + ".q_rope");
+      check(L + ".k_rope", L + ".k_rope");
+      check(L + ".attn_heads", L + ".attn_heads");
+    }
+    check(L + ".attn_residual", L + ".attn_residual");
+    check(L + ".mlp_norm", L + ".mlp_norm");
+    check(L + ".router_logits", L + ".router_logits");
+    check(L + ".expert_weights", L + ".expert_weights");
+    check(L + ".mlp_residual", L + ".mlp_residual");
+    const auto idx = golden().tokens("debug." + L + ".expert_indices_fp32");
+    const auto& ours = seen[L + ".expert_indices"];
+    bool same = ours.size() == idx.size();
+    for (std::size_t i = 0; same && i < idx.size(); ++i) same = ours[i] == float(idx[i]);
+    CT_CHECK(same, L + " expert indices");
+  }
+  check("final_norm", "final_norm");
+}
+
+CT_CASE(errors_leave_the_sequence_unchanged) {
+  auto model = open_cuda<tiny_test>("original");
+  auto seq = model.new_sequence(4);
+  auto throws = [](auto&& f) {
+    try {
+      f();
+    } catch (const input_error&) {
+      return true;
+    }
+    return false;
+  };
+  std::vector<token_id> bad{1, 2, 1000}, too_long{1, 2, 3, 4, 5}, empty, ok{1, 2};
+  CT_CHECK(throws([&] { model.prefill(seq, bad); }), "token outside the vocabulary");
+  CT_CHECK(throws([&] { model.prefill(seq, too_long); }), "more tokens than the capacity");
+  CT_CHECK(throws([&] { model.prefill(seq, empty); }), "no tokens");
+  std::vector<Transformer<tiny_test, gptoss::cuda>::Step> twice{{seq, ok}, {seq, ok}};
+  CT_CHECK(throws([&] { model.forward(twice); }), "the same sequence twice");
+  CT_CHECK(throws([&] { model.new_sequence(0); }), "capacity 0");
+  CT_CHECK(throws([&] { model.new_sequence(tiny_test.max_context() + 1); }), "capacity past the context");
+  CT_CHECK(seq.length() == 0, "length unchanged");
+  model.prefill(seq, ok);
+  CT_CHECK(seq.length() == 2, "then it still works");
+}
+
+CT_CASE(memory_plan_and_any_model) {
+  auto model = open_cuda<tiny_test>("original");
+  const auto& plan = model.memory_plan();
+  CT_CHECK(plan.weights >= model.checkpoint().weight_bytes(), "every weight byte uploaded, none expanded");
+  CT_CHECK(plan.weights < model.checkpoint().weight_bytes() + 256 * 200, "only alignment padding on top");
+  CT_CHECK(plan.kv_cache == CudaKvCache::bytes_for(tiny_test, plan.context), "KV plan");
+  // A sliding layer holds `sliding_window` slots whatever the capacity (as the host's KvCache).
+  CT_CHECK(CudaKvCache::bytes_for(tiny_test, 1000) == std::size_t((2 * 1000 + 2 * 8) * 2 * 64 * sizeof(float)), "KV bytes");
+
+  ModelAdapter<Transformer<tiny_test, gptoss::cuda>, true> any(io::Checkpoint::open(test::tiny_dir + "/original"),
+                                                       CudaOptions{.progress = false});
+  CT_CHECK(std::string(any.backend()) == "cuda", "backend name");
+  const auto tokens = golden().tokens("seq0.tokens");
+  auto s = any.new_sequence(64);
+  const auto got = any.prefill(s, tokens, Logits::all);
+  const auto expect = golden().floats("seq0.logits_fp32");
+  CT_CHECK(test::max_row_relative_error(got.data(), expect.data(), std::int64_t(tokens.size()), 1000) < test::logits_tolerance,
+           "through AnyModel");
+}
+
+CT_MAIN()
