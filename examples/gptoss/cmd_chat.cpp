@@ -6,7 +6,8 @@
 
 #include <fmt/core.h>
 
-#include "assistant_turn.hpp"
+#include "chat_args.hpp"
+#include "gptoss/generate/reply.hpp"
 #include "model_loader.hpp"
 #include "sampling_args.hpp"
 
@@ -38,7 +39,7 @@ int run_chat(const Args& args) {
     if (line.empty()) continue;
     conv.user(line);
     std::string shown_channel;
-    auto turn = assistant_turn(*model, tok, conv, opt, [&](const Delta& d) {
+    auto turn = generate_reply(*model, tok, conv, opt, [&](const ReplyDelta& d) {
       if (d.channel != shown_channel) {
         if (!shown_channel.empty()) fmt::print("{}\n", plain);
         shown_channel = d.channel;

@@ -4,7 +4,8 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "assistant_turn.hpp"
+#include "chat_args.hpp"
+#include "gptoss/generate/reply.hpp"
 #include "gptoss/harmony/json.hpp"
 #include "model_loader.hpp"
 #include "sampling_args.hpp"
@@ -44,7 +45,7 @@ int generate_prompt(const Args& args, GenerateOptions opt) {
   if (args.has("system")) conv.developer(args.str("system"));
   conv.user(args.str("prompt"));
   const bool json = args.flag("json");
-  auto turn = assistant_turn(*model, tok, conv, opt, [&](const Delta& d) {
+  auto turn = generate_reply(*model, tok, conv, opt, [&](const ReplyDelta& d) {
     if (!json && d.channel == "final") fmt::print("{}", d.text), std::fflush(stdout);
   });
   if (json) {
