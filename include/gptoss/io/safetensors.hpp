@@ -40,6 +40,7 @@ inline const DTypeInfo& dtype_info(DType d) {
 // Limits that keep a hostile header from costing memory or time before it is rejected.
 inline constexpr std::uint64_t max_header_bytes = 100u << 20;
 inline constexpr std::size_t max_tensor_rank = 8;
+inline constexpr std::size_t max_tensors = 1u << 16;  // gpt-oss-120b has a few hundred
 
 struct TensorInfo {
   std::string name;
@@ -97,6 +98,8 @@ class SafetensorsFile {
       fail(std::string("header is not valid JSON: ") + e.what());
     }
     if (!header.is_object()) fail("header is not a JSON object");
+    if (header.size() > max_tensors + 1)
+      fail("header lists " + std::to_string(header.size()) + " entries, more than the limit of " + std::to_string(max_tensors) + " tensors");
 
     for (const auto& [name, entry] : header.items()) {
       if (name == "__metadata__") {
