@@ -1,0 +1,20 @@
+// A program that uses gptoss as users do: greedy decoding of four tokens.
+#include <cstdio>
+
+#include <gptoss/gptoss.hpp>
+
+int main(int argc, char** argv) try {
+  gptoss::Transformer<gptoss::tiny_test> model(gptoss::io::Checkpoint::open(argv[1]));
+  std::vector<gptoss::token_id> prompt = {1, 2, 3};
+  auto seq = model.new_sequence(16);
+  auto logits = model.prefill(seq, prompt);
+  for (int i = 0; i < 4; ++i) {
+    auto t = gptoss::argmax(logits);
+    std::printf("%u ", t);
+    model.decode(seq, t, logits);
+  }
+  std::printf("\n");
+} catch (const gptoss::error& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 1;
+}
