@@ -1,52 +1,86 @@
-// Host kernels: the dense products of the model. Weights are widened (bf16) or decoded (MXFP4)
-// to float32 one tile of rows at a time, in a per-worker buffer, then multiplied in float32:
-// a dot product per row for one token, an Eigen matrix product for many.
+// Host kernels: the dense products of the model, dispatched at run time to the best instruction
+// set the CPU has (cpu_features.hpp). For one token (decoding) each weight row is read once,
+// straight from the checkpoint, and decoded in registers; for many tokens (prefill) a tile of rows
+// is widened or decoded to float32 once and multiplied with every token of the call.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
-#include <Eigen/Core>
-
 #include "gptoss/core/tensor.hpp"
+#include "gptoss/host/cpu_features.hpp"
+#include "gptoss/host/simd_avx2.hpp"
+#include "gptoss/host/simd_avx512.hpp"
+#include "gptoss/host/simd_scalar.hpp"
 #include "gptoss/host/thread_pool.hpp"
 
 namespace gptoss::host_detail {
 
-// Float32 dot product with 16 independent partial sums, which the compiler keeps in SIMD registers.
-inline float dot(const float* a, const float* b, int n) {
-  constexpr int lanes = 16;
-  float acc[lanes] = {};
-  int i = 0;
-  for (; i + lanes <= n; i += lanes)
-    for (int k = 0; k < lanes; ++k) acc[k] += a[i + k] * b[i + k];
-  float tail = 0.0f;
-  for (; i < n; ++i) tail += a[i] * b[i];
-  for (int w = lanes / 2; w > 0; w /= 2)
-    for (int k = 0; k < w; ++k) acc[k] += acc[k + w];
-  return acc[0] + tail;
+// One instruction set's implementations; the contracts are in simd_scalar.hpp.
+struct Kernels {
+  Isa isa;
+  decltype(&scalar::gemv_bf16) gemv_bf16;
+  decltype(&scalar::gemv_mxfp4) gemv_mxfp4;
+  decltype(&scalar::widen_bf16) widen_bf16;
+  decltype(&scalar::decode_mxfp4) decode_mxfp4;
+  decltype(&scalar::gemm_rows) gemm_rows;
+  decltype(&scalar::scores) scores;
+  decltype(&scalar::accumulate) accumulate;
+};
+
+#define GPTOSS_KERNEL_TABLE(ns, isa) \
+  Kernels { isa, ns::gemv_bf16, ns::gemv_mxfp4, ns::widen_bf16, ns::decode_mxfp4, ns::gemm_rows, ns::scores, ns::accumulate }
+
+// The kernels of `isa`, or of the best compiled-in level below it.
+inline const Kernels& kernels_for(Isa isa) {
+  static const Kernels scalar_k = GPTOSS_KERNEL_TABLE(scalar, Isa::scalar);
+#if defined(GPTOSS_HAVE_AVX2_KERNELS)
+  static const Kernels avx2_k = GPTOSS_KERNEL_TABLE(avx2, Isa::avx2);
+  if (isa == Isa::avx2) return avx2_k;
+#endif
+#if defined(GPTOSS_HAVE_AVX512_KERNELS)
+  static const Kernels avx512_k = GPTOSS_KERNEL_TABLE(avx512, Isa::avx512);
+  if (isa == Isa::avx512) return avx512_k;
+#endif
+  return scalar_k;
+}
+#undef GPTOSS_KERNEL_TABLE
+
+inline const Kernels& kernels() {
+  static const Kernels& k = kernels_for(active_isa());
+  return k;
 }
 
-inline void widen_row(const bf16* in, int n, float* out) {
-  for (int i = 0; i < n; ++i) out[i] = to_float(in[i]);
-}
+inline void widen_row(const bf16* in, int n, float* out) { kernels().widen_bf16(in, n, out); }
 
-// Row sources: a weight matrix seen as rows that can be expanded to float32.
+// Row sources: a weight matrix seen as rows that can be multiplied directly (one token) or
+// expanded to float32 (many tokens). Rows of both kinds are contiguous, so a run of rows is one call.
 struct Bf16Rows {
   Bf16Matrix m;
+  static constexpr bool split_input = false;
   int rows() const { return m.rows; }
   int cols() const { return m.cols; }
-  void expand(std::int64_t r, float* out) const { widen_row(m.row(r), m.cols, out); }
+  void expand(const Kernels& k, std::int64_t r, int n, float* out) const { k.widen_bf16(m.row(r), std::int64_t(n) * m.cols, out); }
+  void gemv(const Kernels& k, std::int64_t r, std::int64_t n, const float* x, float* y) const {
+    k.gemv_bf16(m.row(r), n, m.cols, x, y);
+  }
 };
 
 struct Mxfp4Rows {
   Mxfp4Matrix m;
+  static constexpr bool split_input = true;  // gemv reads split_pairs(x)
   int rows() const { return m.rows; }
   int cols() const { return m.cols; }
-  void expand(std::int64_t r, float* out) const { mxfp4::decode_row(m.row_blocks(r), m.row_scales(r), m.cols, out); }
+  void expand(const Kernels& k, std::int64_t r, int n, float* out) const {
+    k.decode_mxfp4(m.row_blocks(r), m.row_scales(r), std::int64_t(n) * m.cols, out);
+  }
+  void gemv(const Kernels& k, std::int64_t r, std::int64_t n, const float* xs, float* y) const {
+    k.gemv_mxfp4(m.row_blocks(r), m.row_scales(r), n, m.cols, xs, y);
+  }
 };
 
-// Per-worker scratch memory, grown on first use and then reused.
+// Per-worker scratch memory, grown on first use and then reused, and one buffer shared by all
+// workers (written before a parallel section, read inside it).
 class Scratch {
  public:
   float* get(int worker, std::size_t n) {
@@ -56,10 +90,21 @@ class Scratch {
     return b.data();
   }
   void reserve_workers(int n) { if (buffers_.size() < std::size_t(n)) buffers_.resize(n); }
+  float* shared(std::size_t n) {
+    if (shared_.size() < n) shared_.resize(n);
+    return shared_.data();
+  }
 
  private:
   std::vector<std::vector<float>> buffers_;
+  std::vector<float> shared_;
 };
+
+// Rows of weights expanded at a time for many tokens: 32 float32 rows of 2880 take 368 KB, which
+// stay in L2 while every token of the call passes over them.
+inline constexpr int expand_rows = 32;
+// Rows handed to a worker at a time for one token (whole groups of the kernels' 4 rows).
+inline constexpr int gemv_grain = 16;
 
 // y[t, r] = sum_j W[r, j] x[t, j] + bias[r] for t in [0, tokens), with x and y row-major with the
 // given strides. Rows are split across the pool's workers; each row's sum is computed by one
@@ -67,31 +112,42 @@ class Scratch {
 template <class Rows>
 void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t x_stride, int tokens, float* y,
             std::int64_t y_stride, ThreadPool& pool, Scratch& scratch) {
+  const Kernels& k = kernels();
   const int cols = w.cols();
-  const int tile = tokens == 1 ? 8 : 64;
+  auto add_bias = [&](std::int64_t r0, std::int64_t n) {
+    if (!bias) return;
+    for (int t = 0; t < tokens; ++t)
+      for (std::int64_t i = 0; i < n; ++i) y[t * y_stride + r0 + i] += (*bias)[int(r0 + i)];
+  };
+  if (tokens == 1) {
+    const float* in = x;
+    if constexpr (Rows::split_input) {
+      float* xs = scratch.shared(std::size_t(cols));
+      split_pairs(x, cols, xs);
+      in = xs;
+    }
+    pool.parallel_for(
+        w.rows(),
+        [&](std::int64_t begin, std::int64_t end, int) {
+          w.gemv(k, begin, end - begin, in, y + begin);
+          add_bias(begin, end - begin);
+        },
+        gemv_grain);
+    return;
+  }
   scratch.reserve_workers(pool.size());
   pool.parallel_for(
       w.rows(),
       [&](std::int64_t begin, std::int64_t end, int worker) {
-        float* buf = scratch.get(worker, std::size_t(tile) * cols);
-        for (std::int64_t r0 = begin; r0 < end; r0 += tile) {
-          const int n = int(std::min<std::int64_t>(tile, end - r0));
-          for (int i = 0; i < n; ++i) w.expand(r0 + i, buf + std::int64_t(i) * cols);
-          if (tokens == 1) {
-            for (int i = 0; i < n; ++i) y[r0 + i] = dot(buf + std::int64_t(i) * cols, x, cols);
-          } else {
-            using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-            Eigen::Map<const Mat> W(buf, n, cols);
-            Eigen::Map<const Mat, 0, Eigen::OuterStride<>> X(x, tokens, cols, Eigen::OuterStride<>(x_stride));
-            Eigen::Map<Mat, 0, Eigen::OuterStride<>> Y(y + r0, tokens, n, Eigen::OuterStride<>(y_stride));
-            Y.noalias() = X * W.transpose();
-          }
-          if (bias)
-            for (int t = 0; t < tokens; ++t)
-              for (int i = 0; i < n; ++i) y[t * y_stride + r0 + i] += (*bias)[int(r0 + i)];
+        float* buf = scratch.get(worker, std::size_t(expand_rows) * cols);
+        for (std::int64_t r0 = begin; r0 < end; r0 += expand_rows) {
+          const int n = int(std::min<std::int64_t>(expand_rows, end - r0));
+          w.expand(k, r0, n, buf);
+          k.gemm_rows(buf, n, cols, x, x_stride, tokens, y + r0, y_stride);
+          add_bias(r0, n);
         }
       },
-      tokens == 1 ? 8 : 64);
+      expand_rows);
 }
 
 }  // namespace gptoss::host_detail

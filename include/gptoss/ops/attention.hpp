@@ -12,6 +12,7 @@
 #include <span>
 
 #include "gptoss/config/model_config.hpp"
+#include "gptoss/core/math.hpp"
 #include "gptoss/host/kernels.hpp"
 #include "gptoss/model/kv_cache.hpp"
 #include "gptoss/model/weights.hpp"
@@ -31,15 +32,23 @@ inline KeyRange visible_keys(std::int64_t position, int window) {
   return {window > 0 ? std::max<std::int64_t>(0, position - window + 1) : 0, position};
 }
 
-// Softmax over `scores` with an optional sink logit, in place: returns the weights of the real
-// keys, which sum to less than one when there is a sink.
-inline void softmax_with_sink(float* scores, std::int64_t n, const float* sink) {
-  float m = sink ? *sink : -INFINITY;
-  for (std::int64_t j = 0; j < n; ++j) m = std::max(m, scores[j]);
-  float z = sink ? std::exp(*sink - m) : 0.0f;
-  for (std::int64_t j = 0; j < n; ++j) z += (scores[j] = std::exp(scores[j] - m));
-  const float inv = 1.0f / z;
-  for (std::int64_t j = 0; j < n; ++j) scores[j] *= inv;
+// Keys scored at a time: a block's keys and values (32 KB at head_dim 64) stay in L1 while every
+// query head of their group uses them.
+inline constexpr int key_block = 64;
+
+// Folds a block of n scores into an online softmax (spec 3.3, math::SinkSoftmax): the scores are
+// replaced by their unnormalised weights; returns the factor by which the values accumulated so
+// far must be rescaled (1 when the running maximum did not grow).
+inline float fold_block(math::SinkSoftmax& sm, float* s, int n) {
+  const float block_max = *std::max_element(s, s + n);
+  float rescale = 1.0f;
+  if (block_max > sm.max) {
+    rescale = std::exp(sm.max - block_max);
+    sm.sum *= rescale;
+    sm.max = block_max;
+  }
+  for (int j = 0; j < n; ++j) sm.sum += (s[j] = std::exp(s[j] - sm.max));
+  return rescale;
 }
 
 template <int Window, bool Sinks = true>
@@ -77,34 +86,53 @@ class Attention {
     ws.trace("q_rope", layer, q, T, Q);
     ws.trace("k_rope", layer, k, T, KV);
 
+    // One work item is one token and one key/value head: each block of its keys is read once for
+    // all the query heads that share it.
     const int win = window(c);
     const float scale = 1.0f / std::sqrt(float(D));
-    const int group = c.heads_per_kv();
-    ws.pool.parallel_for(T * Hq, [&](std::int64_t begin, std::int64_t end, int worker) {
+    const int group = c.heads_per_kv(), Hkv = c.num_key_value_heads;
+    const Kernels& kern = kernels();
+    ws.pool.parallel_for(T * Hkv, [&](std::int64_t begin, std::int64_t end, int worker) {
+      float* acc = ws.scratch.get(worker, std::size_t(group) * (D + 2) + key_block);
+      float* max = acc + group * D;
+      float* sum = max + group;
+      float* s = sum + group;
       for (std::int64_t item = begin; item < end; ++item) {
-        const std::int64_t t = item / Hq;
-        const int h = int(item % Hq), g = h / group;
+        const std::int64_t t = item / Hkv;
+        const int g = int(item % Hkv);
         const Segment& seg = segments[ws.segment_of[t]];
         const std::int64_t pos = ws.position[t], start = seg.cache->length();
         const KeyRange keys = visible_keys(pos, win);
-        const std::int64_t n = keys.last - keys.first + 1;
         // Keys of this call's tokens are read from k and v; earlier ones from the cache.
-        auto key = [&](std::int64_t j) -> const float* {
-          return j >= start ? k + (seg.offset + j - start) * KV + g * D : seg.cache->key(layer, j) + g * D;
+        auto row = [&](const float* batch, bool is_key, std::int64_t j) -> const float* {
+          if (j >= start) return batch + (seg.offset + j - start) * KV + g * D;
+          return (is_key ? seg.cache->key(layer, j) : seg.cache->value(layer, j)) + g * D;
         };
-        auto value = [&](std::int64_t j) -> const float* {
-          return j >= start ? v + (seg.offset + j - start) * KV + g * D : seg.cache->value(layer, j) + g * D;
-        };
-        float* scores = ws.scratch.get(worker, std::size_t(n));
-        const float* qh = q + t * Q + h * D;
-        for (std::int64_t j = 0; j < n; ++j) scores[j] = dot(qh, key(keys.first + j), D) * scale;
-        const float sink = w.sinks[h];
-        softmax_with_sink(scores, n, Sinks ? &sink : nullptr);
-        float* oh = o + t * Q + h * D;
-        std::fill(oh, oh + D, 0.0f);
-        for (std::int64_t j = 0; j < n; ++j) {
-          const float* vj = value(keys.first + j);
-          for (int d = 0; d < D; ++d) oh[d] += scores[j] * vj[d];
+        std::fill(acc, acc + group * D, 0.0f);
+        for (int i = 0; i < group; ++i) {
+          const math::SinkSoftmax sm = math::SinkSoftmax::start(Sinks ? w.sinks[g * group + i] : -INFINITY);
+          max[i] = sm.max, sum[i] = Sinks ? sm.sum : 0.0f;
+        }
+        for (std::int64_t j = keys.first; j <= keys.last;) {
+          // A run of keys contiguous in memory (the cache's ring wraps, the batch starts anew).
+          const float* kj = row(k, true, j);
+          const float* vj = row(v, false, j);
+          int n = 1;
+          while (n < key_block && j + n <= keys.last && row(k, true, j + n) == kj + n * KV) ++n;
+          for (int i = 0; i < group; ++i) {
+            const int h = g * group + i;
+            kern.scores(q + t * Q + h * D, kj, KV, n, D, scale, s);
+            math::SinkSoftmax sm{max[i], sum[i]};
+            const float rescale = fold_block(sm, s, n);
+            max[i] = sm.max, sum[i] = sm.sum;
+            kern.accumulate(s, vj, KV, n, D, rescale, acc + i * D);
+          }
+          j += n;
+        }
+        for (int i = 0; i < group; ++i) {
+          float* oh = o + t * Q + (g * group + i) * D;
+          const float inv = 1.0f / sum[i];
+          for (int d = 0; d < D; ++d) oh[d] = acc[i * D + d] * inv;
         }
       }
     });

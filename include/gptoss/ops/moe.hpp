@@ -43,13 +43,13 @@ class MoELayer {
 
     // Group the (token, rank) pairs by expert so each expert's weights are read once per call.
     std::vector<std::int64_t>& order = ws_order(ws, T * K);
-    std::vector<std::int64_t> first(E + 1, 0);
+    std::vector<std::int64_t>& first = grow(ws.expert_first, E + 1);
+    std::vector<std::int64_t>& fill = grow(ws.expert_fill, E);
+    std::fill(first.begin(), first.begin() + E + 1, 0);
     for (std::int64_t i = 0; i < T * K; ++i) ++first[chosen[i] + 1];
     for (int e = 0; e < E; ++e) first[e + 1] += first[e];
-    {
-      std::vector<std::int64_t> fill(first.begin(), first.end() - 1);
-      for (std::int64_t i = 0; i < T * K; ++i) order[fill[chosen[i]]++] = i;
-    }
+    std::copy_n(first.begin(), E, fill.begin());
+    for (std::int64_t i = 0; i < T * K; ++i) order[fill[chosen[i]]++] = i;
 
     float* y = ws.buffer(ws.expert_out, T * K * H);  // row i = token i / K, rank i % K
     for (int e = 0; e < E; ++e) {

@@ -39,7 +39,7 @@ struct Workspace {
   std::vector<float> gathered;
   std::vector<int> chosen;
   std::vector<float> route_weight;
-  std::vector<std::int64_t> order;
+  std::vector<std::int64_t> order, expert_first, expert_fill;
 
   static float* buffer(std::vector<float>& b, std::int64_t n) {
     if (b.size() < std::size_t(n)) b.resize(std::size_t(n));

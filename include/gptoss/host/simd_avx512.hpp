@@ -1,0 +1,250 @@
+// The host kernels for AVX-512 (F, BW, VL), compiled for that target function by function so that
+// a program built for a baseline x86-64 still carries them; kernels.hpp calls them only when the
+// CPU has the instructions. Each kernel implements the contract of its namesake in simd_scalar.hpp.
+//
+// Products are float32 FMAs on exactly widened weights: bf16 is widened by a 16-bit shift, MXFP4
+// nibbles are looked up in a 16-entry float table held in one register (vpermps reads only the
+// low 4 bits of each index), and a block's power-of-two scale multiplies the block's partial sum.
+#pragma once
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "gptoss/core/bf16.hpp"
+#include "gptoss/core/mxfp4.hpp"
+
+#define GPTOSS_HAVE_AVX512_KERNELS 1
+#define GPTOSS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi2")))
+
+namespace gptoss::host_detail::avx512 {
+
+// Bytes ahead of the current read that the row streams prefetch.
+inline constexpr int prefetch_ahead = 1024;
+
+GPTOSS_AVX512 inline __m512 widen16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+GPTOSS_AVX512 inline __m512 load_bf16(const bf16* p) { return widen16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+GPTOSS_AVX512 inline __m512 load_bf16(const bf16* p, __mmask16 m) { return widen16(_mm256_maskz_loadu_epi16(m, p)); }
+GPTOSS_AVX512 inline __mmask16 tail_mask(int n) { return __mmask16((1u << n) - 1); }
+// Sum of the 16 lanes. The masked shuffles name their pass-through operand: the unmasked ones
+// (and _mm512_reduce_add_ps) pass an undefined one, which GCC 12 warns about.
+GPTOSS_AVX512 inline float hsum(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  __m128 s = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), __mmask8(0xf), v, 0);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// E2M1 codes 0..15 as floats.
+GPTOSS_AVX512 inline __m512 e2m1_table() {
+  return _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
+}
+
+// Up to 16 E8M0 scale bytes as floats 2^(s-127) (the byte 0 is the subnormal 2^-127).
+GPTOSS_AVX512 inline void scales16(const std::uint8_t* s, int n, float* out) {
+  const __m512i b = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail_mask(n), s));
+  __m512i bits = _mm512_slli_epi32(b, 23);
+  bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epi32_mask(b, _mm512_setzero_si512()), _mm512_set1_epi32(0x00400000));
+  _mm512_storeu_ps(out, _mm512_castsi512_ps(bits));
+}
+
+template <int R>
+GPTOSS_AVX512 inline void gemv_bf16_rows(const bf16* w, int cols, const float* x, float* y) {
+  __m512 acc[R], acc2[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) acc[r] = acc2[r] = _mm512_setzero_ps();
+  int k = 0;
+  for (; k + 32 <= cols; k += 32) {
+    const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const bf16* p = w + std::int64_t(r) * cols + k;
+      _mm_prefetch(reinterpret_cast<const char*>(p) + prefetch_ahead, _MM_HINT_T0);
+      acc[r] = _mm512_fmadd_ps(load_bf16(p), x0, acc[r]);
+      acc2[r] = _mm512_fmadd_ps(load_bf16(p + 16), x1, acc2[r]);
+    }
+  }
+  for (; k < cols; k += 16) {
+    const __mmask16 m = tail_mask(std::min(16, cols - k));
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + k);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(load_bf16(w + std::int64_t(r) * cols + k, m), xv, acc[r]);
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) y[r] = hsum(_mm512_add_ps(acc[r], acc2[r]));
+}
+
+GPTOSS_AVX512 inline void gemv_bf16(const bf16* w, std::int64_t rows, int cols, const float* x, float* y) {
+  std::int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) gemv_bf16_rows<4>(w + r * cols, cols, x, y + r);
+  for (; r < rows; ++r) gemv_bf16_rows<1>(w + r * cols, cols, x, y + r);
+}
+
+template <int R>
+GPTOSS_AVX512 inline void gemv_mxfp4_rows(const std::uint8_t* blocks, const std::uint8_t* scales, int cols,
+                                          const float* xs, float* y) {
+  const int nb = cols / mxfp4::block_elems;
+  const __m512 table = e2m1_table();
+  __m512 acc[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  alignas(64) float sc[R][16];
+  for (int b0 = 0; b0 < nb; b0 += 16) {
+    const int n = std::min(16, nb - b0);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) scales16(scales + std::int64_t(r) * nb + b0, n, sc[r]);
+    for (int i = 0; i < n; ++i) {
+      const int b = b0 + i;
+      const __m512 xe = _mm512_loadu_ps(xs + b * 32), xo = _mm512_loadu_ps(xs + b * 32 + 16);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const std::uint8_t* q = blocks + (std::int64_t(r) * nb + b) * mxfp4::block_bytes;
+        _mm_prefetch(reinterpret_cast<const char*>(q) + prefetch_ahead, _MM_HINT_T0);
+        const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+        __m512 part = _mm512_mul_ps(_mm512_permutexvar_ps(codes, table), xe);
+        part = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table), xo, part);
+        acc[r] = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[r][i]), acc[r]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) y[r] = hsum(acc[r]);
+}
+
+GPTOSS_AVX512 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t rows,
+                                     int cols, const float* xs, float* y) {
+  const std::int64_t row_bytes = cols / 2, row_scales = cols / mxfp4::block_elems;
+  std::int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) gemv_mxfp4_rows<4>(blocks + r * row_bytes, scales + r * row_scales, cols, xs, y + r);
+  for (; r < rows; ++r) gemv_mxfp4_rows<1>(blocks + r * row_bytes, scales + r * row_scales, cols, xs, y + r);
+}
+
+GPTOSS_AVX512 inline void widen_bf16(const bf16* w, std::int64_t n, float* out) {
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, load_bf16(w + i));
+  if (i < n) {
+    const __mmask16 m = tail_mask(int(n - i));
+    _mm512_mask_storeu_ps(out + i, m, load_bf16(w + i, m));
+  }
+}
+
+GPTOSS_AVX512 inline void decode_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t n,
+                                       float* out) {
+  const __m512 table = e2m1_table();
+  // Interleave the even (low nibble) and odd (high nibble) values back into element order.
+  const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+  alignas(64) float sc[16];
+  const std::int64_t nb = n / mxfp4::block_elems;
+  for (std::int64_t b0 = 0; b0 < nb; b0 += 16) {
+    const int cnt = int(std::min<std::int64_t>(16, nb - b0));
+    scales16(scales + b0, cnt, sc);
+    for (int i = 0; i < cnt; ++i) {
+      const std::int64_t b = b0 + i;
+      const __m512i codes =
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + b * mxfp4::block_bytes)));
+      const __m512 s = _mm512_set1_ps(sc[i]);
+      const __m512 lo = _mm512_mul_ps(_mm512_permutexvar_ps(codes, table), s);
+      const __m512 hi = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table), s);
+      _mm512_storeu_ps(out + b * 32, _mm512_permutex2var_ps(lo, first, hi));
+      _mm512_storeu_ps(out + b * 32 + 16, _mm512_permutex2var_ps(lo, second, hi));
+    }
+  }
+}
+
+// R rows times T tokens, each a 16-wide partial dot product, reduced at the end.
+template <int R, int T>
+GPTOSS_AVX512 inline void gemm_tile(const float* w, int cols, const float* x, std::int64_t x_stride, float* y,
+                                    std::int64_t y_stride) {
+  __m512 acc[R][T];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int k = 0; k < cols; k += 16) {
+    const __mmask16 m = tail_mask(std::min(16, cols - k));
+    __m512 wv[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) wv[r] = _mm512_maskz_loadu_ps(m, w + std::int64_t(r) * cols + k);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * x_stride + k);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
+}
+
+// All rows for T tokens: the tokens' activations stay in L1 while the weight rows stream from L2.
+template <int T>
+GPTOSS_AVX512 inline void gemm_all_rows(const float* w, int rows, int cols, const float* x, std::int64_t x_stride,
+                                        float* y, std::int64_t y_stride) {
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) gemm_tile<4, T>(w + std::int64_t(r) * cols, cols, x, x_stride, y + r, y_stride);
+  for (; r < rows; ++r) gemm_tile<1, T>(w + std::int64_t(r) * cols, cols, x, x_stride, y + r, y_stride);
+}
+
+GPTOSS_AVX512 inline void gemm_rows(const float* w, int rows, int cols, const float* x, std::int64_t x_stride,
+                                    int tokens, float* y, std::int64_t y_stride) {
+  constexpr int T = 6;  // 4 x 6 accumulators + 4 weight vectors + 1 activation fit in 32 registers
+  int t = 0;
+  for (; t + T <= tokens; t += T) gemm_all_rows<T>(w, rows, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+  x += t * x_stride, y += t * y_stride;
+  switch (tokens - t) {
+    case 5: gemm_all_rows<5>(w, rows, cols, x, x_stride, y, y_stride); break;
+    case 4: gemm_all_rows<4>(w, rows, cols, x, x_stride, y, y_stride); break;
+    case 3: gemm_all_rows<3>(w, rows, cols, x, x_stride, y, y_stride); break;
+    case 2: gemm_all_rows<2>(w, rows, cols, x, x_stride, y, y_stride); break;
+    case 1: gemm_all_rows<1>(w, rows, cols, x, x_stride, y, y_stride); break;
+    default: break;
+  }
+}
+
+GPTOSS_AVX512 inline void scores(const float* q, const float* k, std::int64_t stride, int n, int dim, float scale,
+                                 float* s) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const float* kj = k + j * stride;
+    for (int d = 0; d < dim; d += 16) {
+      const __mmask16 m = tail_mask(std::min(16, dim - d));
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
+      a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + d), a0);
+      a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + stride + d), a1);
+      a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + 2 * stride + d), a2);
+      a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + 3 * stride + d), a3);
+    }
+    s[j] = hsum(a0) * scale;
+    s[j + 1] = hsum(a1) * scale;
+    s[j + 2] = hsum(a2) * scale;
+    s[j + 3] = hsum(a3) * scale;
+  }
+  for (; j < n; ++j) {
+    __m512 a = _mm512_setzero_ps();
+    for (int d = 0; d < dim; d += 16) {
+      const __mmask16 m = tail_mask(std::min(16, dim - d));
+      a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, k + j * stride + d), a);
+    }
+    s[j] = hsum(a) * scale;
+  }
+}
+
+GPTOSS_AVX512 inline void accumulate(const float* p, const float* v, std::int64_t stride, int n, int dim,
+                                     float rescale, float* acc) {
+  for (int d = 0; d < dim; d += 16) {
+    const __mmask16 m = tail_mask(std::min(16, dim - d));
+    __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, acc + d), _mm512_set1_ps(rescale));
+    for (int j = 0; j < n; ++j) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(m, v + j * stride + d), a);
+    _mm512_mask_storeu_ps(acc + d, m, a);
+  }
+}
+
+}  // namespace gptoss::host_detail::avx512
+
+#endif

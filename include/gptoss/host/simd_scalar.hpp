@@ -1,0 +1,91 @@
+// The host kernels in portable C++: the reference that each SIMD version is tested against, and
+// the fallback on CPUs without one. Every kernel here states the contract the others implement.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "gptoss/core/bf16.hpp"
+#include "gptoss/core/mxfp4.hpp"
+
+namespace gptoss::host_detail {
+
+// The activation layout the MXFP4 products read: within each block of 32, the 16 even elements and
+// then the 16 odd ones, matching the low and high nibbles of the block's 16 bytes.
+inline void split_pairs(const float* x, int cols, float* xs) {
+  for (int b = 0; b < cols; b += mxfp4::block_elems)
+    for (int j = 0; j < mxfp4::block_elems / 2; ++j) {
+      xs[b + j] = x[b + 2 * j];
+      xs[b + 16 + j] = x[b + 2 * j + 1];
+    }
+}
+
+namespace scalar {
+
+// y[r] = sum_k w[r, k] x[k] for r in [0, rows); w row-major [rows, cols].
+inline void gemv_bf16(const bf16* w, std::int64_t rows, int cols, const float* x, float* y) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float acc = 0.0f;
+    for (int k = 0; k < cols; ++k) acc += to_float(w[r * cols + k]) * x[k];
+    y[r] = acc;
+  }
+}
+
+// y[r] = sum_k W[r, k] x[k] for an MXFP4 matrix (cols a multiple of 32), with x given as
+// split_pairs(x). Each block's products are summed unscaled, then times the block's scale
+// (a power of two, so this is the same value up to summation order).
+inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t rows, int cols,
+                       const float* xs, float* y) {
+  const int nb = cols / mxfp4::block_elems;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float acc = 0.0f;
+    for (int b = 0; b < nb; ++b) {
+      const std::uint8_t* q = blocks + (r * nb + b) * mxfp4::block_bytes;
+      const float* xb = xs + b * mxfp4::block_elems;
+      float part = 0.0f;
+      for (int j = 0; j < mxfp4::block_bytes; ++j)
+        part += mxfp4::e2m1_value(q[j] & 15) * xb[j] + mxfp4::e2m1_value(q[j] >> 4) * xb[16 + j];
+      acc += part * mxfp4::e8m0_value(scales[r * nb + b]);
+    }
+    y[r] = acc;
+  }
+}
+
+// out[i] = w[i] for n bf16 values.
+inline void widen_bf16(const bf16* w, std::int64_t n, float* out) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = to_float(w[i]);
+}
+
+// The n values (a multiple of 32) of MXFP4 blocks, in order.
+inline void decode_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t n, float* out) {
+  mxfp4::decode_row(blocks, scales, std::size_t(n), out);
+}
+
+// y[t, r] = sum_k w[r, k] x[t, k] for t < tokens, r < rows: w row-major [rows, cols] in float32.
+inline void gemm_rows(const float* w, int rows, int cols, const float* x, std::int64_t x_stride, int tokens, float* y,
+                      std::int64_t y_stride) {
+  for (int t = 0; t < tokens; ++t)
+    for (int r = 0; r < rows; ++r) {
+      float acc = 0.0f;
+      for (int k = 0; k < cols; ++k) acc += w[std::int64_t(r) * cols + k] * x[t * x_stride + k];
+      y[t * y_stride + r] = acc;
+    }
+}
+
+// Attention: s[j] = scale * (q . k_j) for n keys `stride` floats apart.
+inline void scores(const float* q, const float* k, std::int64_t stride, int n, int dim, float scale, float* s) {
+  for (int j = 0; j < n; ++j) {
+    float acc = 0.0f;
+    for (int d = 0; d < dim; ++d) acc += q[d] * k[j * stride + d];
+    s[j] = acc * scale;
+  }
+}
+
+// Attention: acc = acc * rescale + sum_j p[j] v_j.
+inline void accumulate(const float* p, const float* v, std::int64_t stride, int n, int dim, float rescale, float* acc) {
+  for (int d = 0; d < dim; ++d) acc[d] *= rescale;
+  for (int j = 0; j < n; ++j)
+    for (int d = 0; d < dim; ++d) acc[d] += p[j] * v[j * stride + d];
+}
+
+}  // namespace scalar
+}  // namespace gptoss::host_detail
