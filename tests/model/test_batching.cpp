@@ -7,11 +7,6 @@
 
 using namespace gptoss;
 
-namespace {
-std::vector<float> rows(const std::vector<float>& all, std::size_t first, std::size_t n) {
-  return {all.begin() + std::ptrdiff_t(first * 1000), all.begin() + std::ptrdiff_t((first + n) * 1000)};
-}
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(chunked_prefill_and_decode_match_one_pass) {
   test::Golden golden;

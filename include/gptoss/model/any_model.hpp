@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gptoss/model/steps.hpp"
 #include "gptoss/model/transformer.hpp"
 
 namespace gptoss {
@@ -29,10 +30,10 @@ class AnySequence {
   std::unique_ptr<State> state_;
 };
 
-class AnyModel {
+class AnyModel : public ForwardConveniences<AnyModel, AnySequence> {
  public:
   using Sequence = AnySequence;
-  using Step = StepOf<AnySequence>;
+  using ForwardConveniences::forward;
 
   virtual ~AnyModel() = default;
   virtual const ModelConfig& config() const = 0;
@@ -43,22 +44,6 @@ class AnyModel {
   virtual AnySequence new_sequence(std::int64_t capacity) = 0;
   virtual void forward(std::span<const Step> steps, Logits which, std::span<float> out) = 0;
   virtual void set_trace(ops::Trace trace) = 0;
-
-  std::vector<float> forward(std::span<const Step> steps, Logits which = Logits::last) {
-    std::int64_t rows = 0;
-    for (const Step& st : steps) rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
-    std::vector<float> out(std::size_t(rows) * config().vocab_size);
-    forward(steps, which, out);
-    return out;
-  }
-  std::vector<float> prefill(AnySequence& seq, std::span<const token_id> tokens, Logits which = Logits::last) {
-    Step step{seq, tokens};
-    return forward(std::span<const Step>(&step, 1), which);
-  }
-  void decode(AnySequence& seq, token_id token, std::span<float> logits) {
-    Step step{seq, std::span<const token_id>(&token, 1)};
-    forward(std::span<const Step>(&step, 1), Logits::last, logits);
-  }
 };
 
 // Wraps any model type with the Transformer interface (host or CUDA) as an AnyModel.

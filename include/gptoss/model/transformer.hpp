@@ -22,6 +22,7 @@
 #include "gptoss/host/thread_pool.hpp"
 #include "gptoss/io/checkpoint.hpp"
 #include "gptoss/model/kv_cache.hpp"
+#include "gptoss/model/steps.hpp"
 #include "gptoss/model/weights.hpp"
 #include "gptoss/ops/attention.hpp"
 #include "gptoss/ops/moe.hpp"
@@ -31,19 +32,7 @@
 
 namespace gptoss {
 
-// Which rows of logits a forward call returns.
-enum class Logits {
-  last,  // one row per step: its last token's
-  all,   // one row per token
-};
-
-// One sequence's share of a forward call: tokens to append to it. Each backend has its own
-// Sequence type (the host's is KvCache).
-template <class Sequence>
-struct StepOf {
-  Sequence& sequence;
-  std::span<const token_id> tokens;
-};
+// A step of the host backend.
 using Step = StepOf<KvCache>;
 
 struct HostOptions {
@@ -55,7 +44,7 @@ template <ModelConfig Config = dynamic_config, class Backend = host>
 class Transformer;
 
 template <ModelConfig Config>
-class Transformer<Config, host> {
+class Transformer<Config, host> : public ForwardConveniences<Transformer<Config, host>, KvCache> {
  public:
   using SlidingAttention = ops::Attention<Config.is_dynamic() ? ops::runtime_window : Config.sliding_window>;
   using FullAttention = ops::Attention<ops::full_window>;
@@ -87,30 +76,17 @@ class Transformer<Config, host> {
   // A new, empty sequence able to hold `capacity` tokens (its KV cache is reserved now).
   KvCache new_sequence(std::int64_t capacity) const { return KvCache(config(), capacity); }
 
+  using ForwardConveniences<Transformer, KvCache>::forward;
+
   // Appends each step's tokens to its sequence and writes logits to `out` ([rows, vocab]).
   void forward(std::span<const Step> steps, Logits which, std::span<float> out) {
-    const ModelConfig& c = config();
+    check_steps(config(), steps, which, out.size());
     if (steps.empty()) return;
-    std::int64_t rows = 0;
-    for (std::size_t s = 0; s < steps.size(); ++s) {
-      const Step& st = steps[s];
-      if (st.tokens.empty()) throw input_error("step " + std::to_string(s) + " has no tokens");
-      for (std::size_t i = 0; i < st.tokens.size(); ++i)
-        if (st.tokens[i] >= token_id(c.vocab_size))
-          throw input_error("token id " + std::to_string(st.tokens[i]) + " (at index " + std::to_string(i) +
-                            ") is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
-      st.sequence.check_room(std::int64_t(st.tokens.size()));
-      for (std::size_t o = 0; o < s; ++o)
-        if (&steps[o].sequence == &st.sequence) throw input_error("the same sequence appears twice in one forward call");
-      rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
-    }
-    if (std::int64_t(out.size()) < rows * c.vocab_size)
-      throw input_error("logits buffer holds " + std::to_string(out.size()) + " floats, " +
-                        std::to_string(rows * c.vocab_size) + " needed");
 
     // Run in chunks of at most max_batch_tokens tokens; a long step spans several chunks.
-    std::vector<ops::Segment> segments;
-    std::vector<std::int64_t> out_row;  // per segment: first logits row it writes, or -1
+    std::vector<ops::Segment>& segments = segments_;
+    std::vector<std::int64_t>& out_row = out_row_;  // per segment: first logits row it writes, or -1
+    segments.clear(), out_row.clear();
     std::int64_t budget = options_.max_batch_tokens, row = 0;
     for (const Step& st : steps) {
       const std::int64_t n = std::int64_t(st.tokens.size());
@@ -133,27 +109,6 @@ class Transformer<Config, host> {
     run_chunk(steps, segments, out_row, which, out);
   }
 
-  std::vector<float> forward(std::span<const Step> steps, Logits which = Logits::last) {
-    std::int64_t rows = 0;
-    for (const Step& st : steps) rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
-    std::vector<float> out(std::size_t(rows) * config().vocab_size);
-    forward(steps, which, out);
-    return out;
-  }
-
-  std::vector<float> prefill(KvCache& seq, std::span<const token_id> tokens, Logits which = Logits::last) {
-    Step step{seq, tokens};
-    return forward(std::span<const Step>(&step, 1), which);
-  }
-
-  std::vector<float> decode(KvCache& seq, token_id token) { return prefill(seq, std::span<const token_id>(&token, 1)); }
-
-  // Decodes one token into a caller-owned logits buffer of vocab_size floats.
-  void decode(KvCache& seq, token_id token, std::span<float> logits) {
-    Step step{seq, std::span<const token_id>(&token, 1)};
-    forward(std::span<const Step>(&step, 1), Logits::last, logits);
-  }
-
   // Receives intermediate activations of later calls (embedding, attn_norm, q, k, v, q_rope, k_rope,
   // attn_heads, attn_residual, mlp_norm, router_logits, expert_indices, expert_weights,
   // mlp_residual, final_norm). An empty function turns tracing off.
@@ -174,8 +129,8 @@ class Transformer<Config, host> {
     ws.tokens = T;
     ws.position.resize(std::size_t(T));
     ws.segment_of.resize(std::size_t(T));
-    std::vector<token_id> tokens;
-    tokens.reserve(std::size_t(T));
+    std::vector<token_id>& tokens = tokens_;
+    tokens.clear();
     for (std::size_t i = 0; i < segments.size(); ++i)
       for (std::int64_t j = 0; j < segments[i].length; ++j) {
         ws.position[segments[i].offset + j] = segments[i].cache->length() + j;
@@ -228,7 +183,11 @@ class Transformer<Config, host> {
   std::unique_ptr<ops::Workspace> ws_;
   Weights weights_;
   std::unique_ptr<ops::Rope> rope_;
+  // Reused by every call, so that decoding does not allocate.
   std::vector<std::span<const token_id>> chunk_tokens_;
+  std::vector<ops::Segment> segments_;
+  std::vector<std::int64_t> out_row_;
+  std::vector<token_id> tokens_;
   ops::Trace trace_;
 };
 
