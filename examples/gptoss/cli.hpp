@@ -19,6 +19,19 @@ struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Error messages quote what a file or request holds (tensor names, roles, JSON), which may
+// contain line breaks; control characters are printed as \xNN so an error stays one line.
+inline std::string one_line(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) out += {'\\', 'x', hex[u >> 4], hex[u & 15]};
+    else out += c;
+  }
+  return out;
+}
+
 // A command that takes positional words (`gptoss harmony render`) lists this pseudo-name among its
 // options; Args then keeps the words that are not options, in order, in words().
 inline const std::string positional_words = "<words>";

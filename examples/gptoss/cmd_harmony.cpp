@@ -17,7 +17,7 @@ using harmony::ordered_json;
 
 int fail(std::string_view kind, std::string_view message) {
   fmt::print("{}\n", ordered_json{{"error", kind}}.dump());
-  fmt::print(stderr, "gptoss harmony: {}\n", message);
+  fmt::print(stderr, "gptoss harmony: {}\n", cli::one_line(message));
   return 1;
 }
 

@@ -40,13 +40,13 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "gptoss {}: {}\n\n{}", cmd.name, e.what(), cmd.usage);
     return 2;
   } catch (const gptoss::error& e) {
-    fmt::print(stderr, "gptoss {}: error: {}\n", cmd.name, e.what());
+    fmt::print(stderr, "gptoss {}: error: {}\n", cmd.name, one_line(e.what()));
     return 1;
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "gptoss {}: error: out of memory\n", cmd.name);
     return 1;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "gptoss {}: error: {}\n", cmd.name, e.what());
+    fmt::print(stderr, "gptoss {}: error: {}\n", cmd.name, one_line(e.what()));
     return 1;
   }
 }
