@@ -20,6 +20,10 @@ inline const char* layout_name(Layout l) { return l == Layout::original ? "origi
 namespace detail {
 
 inline nlohmann::json read_json_file(const std::filesystem::path& path, std::size_t max_bytes = 16u << 20) {
+  // Opening a FIFO would wait for a writer forever.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw io_error(path.string() + ": not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw io_error(path.string() + ": cannot open");
   std::string text;
@@ -28,11 +32,20 @@ inline nlohmann::json read_json_file(const std::filesystem::path& path, std::siz
     text.append(buf, std::size_t(in.gcount()));
     if (text.size() > max_bytes) throw format_error(path.string() + ": larger than " + std::to_string(max_bytes) + " bytes");
   }
+  // Error messages show offending values with dump(), which recurses: absurd nesting is refused
+  // here (real files are a few levels deep) before it can exhaust the stack.
+  constexpr int max_depth = 64;
+  bool too_deep = false;
+  nlohmann::json j;
   try {
-    return nlohmann::json::parse(text);
+    j = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      return !(too_deep |= depth > max_depth);
+    });
   } catch (const nlohmann::json::exception& e) {
     throw format_error(path.string() + ": not valid JSON: " + e.what());
   }
+  if (too_deep) throw format_error(path.string() + ": JSON nested deeper than " + std::to_string(max_depth) + " levels");
+  return j;
 }
 
 // Looks up a field, following a path of keys ("rope_scaling", "factor"); null when absent.
