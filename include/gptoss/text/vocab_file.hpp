@@ -313,6 +313,9 @@ inline std::string read_file(const std::filesystem::path& path) {
 // line starts with base64.
 inline BpeRanks load_bpe_ranks(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(path)) throw io_error(path.string() + " is a directory, not a vocabulary file");
+  // Opening a FIFO would wait for a writer forever.
+  if (std::filesystem::exists(path) && !std::filesystem::is_regular_file(path))
+    throw io_error(path.string() + " is not a regular file");
   const std::string data = read_file(path);
   const std::string name = path.string();
   const std::size_t first = data.find_first_not_of(" \t\r\n");
