@@ -1,6 +1,12 @@
 // gptoss info: what a checkpoint holds.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
 #include <fmt/core.h>
 
+#include "gptoss/model/check.hpp"
 #include "model_loader.hpp"
 
 namespace gptoss::cli {
@@ -10,6 +16,17 @@ int run_info(const Args& args) {
   auto model = load_model(args);
   const ModelConfig& c = model->config();
   const io::Checkpoint& ck = model->checkpoint();
+  if (args.flag("check")) {
+    // Progress only on a terminal: scripts get nothing on stderr but a failure's one line.
+    const bool tty = isatty(fileno(stderr));
+    int last = -1;
+    check_weights_finite(ck, c, [&](std::uint64_t done, std::uint64_t total) {
+      const int pct = int(100 * done / std::max<std::uint64_t>(total, 1));
+      if (!tty || pct == last) return;
+      last = pct;
+      fmt::print(stderr, "\rchecking weights: {:3d}%{}", pct, pct == 100 ? "\n" : "");
+    });
+  }
   fmt::print("model:        {}\n", ck.dir().string());
   fmt::print("layout:       {}\n", layout_name(ck.layout()));
   fmt::print("compiled:     {}\n", model->compiled_config() ? "yes (a preset of this program)" : "no (shape read at run time)");
@@ -22,12 +39,14 @@ int run_info(const Args& args) {
   fmt::print("parameters:   {}\n", c.parameter_count());
   fmt::print("weight bytes: {} ({:.2f} GiB) in {} tensors\n", ck.weight_bytes(), double(ck.weight_bytes()) / (1 << 30), ck.tensors().size());
   fmt::print("threads:      {}\n", model->threads());
+  if (args.flag("check")) fmt::print("weights:      all finite (every bf16 value and MXFP4 scale read)\n");
   return 0;
 }
 
 const Register reg{{"info", "describe a checkpoint: config, layout, parameters, bytes",
-                    "usage: gptoss info --model DIR [--threads N]\n\n" + model_options_usage,
-                    {}, {"model", "threads"}, run_info}};
+                    "usage: gptoss info --model DIR [--threads N] [--check]\n\n" + model_options_usage +
+                    "  --check            read every weight and fail, naming the tensor, on a NaN or Inf\n",
+                    {"check"}, {"model", "threads"}, run_info}};
 
 }  // namespace
 }  // namespace gptoss::cli
