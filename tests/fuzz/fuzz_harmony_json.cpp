@@ -1,0 +1,38 @@
+// `gptoss harmony render|parse` on arbitrary input: the bytes as a JSON request, a render request
+// unless it has "input", then a parse request. Anything but gptoss::error escaping is a crash, and
+// the answer must serialise as the command prints it.
+#include <cstdint>
+
+#include "fuzz.hpp"
+#include "gptoss/harmony/requests.hpp"
+
+namespace {
+
+const gptoss::text::Tokenizer& tokenizer() {
+  static const auto tok = gptoss::text::Tokenizer::from_file(GPTOSS_FUZZ_VOCAB);
+  return tok;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace gptoss;
+  using harmony::ordered_json;
+  // The command refuses input nested deeper than 256 levels before it renders (cmd_harmony.cpp).
+  bool too_deep = false;
+  auto limit_depth = [&](int depth, ordered_json::parse_event_t, ordered_json&) { return !(too_deep |= depth > 256); };
+  ordered_json request;
+  try {
+    request = ordered_json::parse(data, data + size, limit_depth);
+  } catch (const ordered_json::parse_error&) {
+    return 0;
+  }
+  if (too_deep) return 0;
+  try {
+    const bool parse = request.is_object() && request.contains("input");
+    ordered_json out = parse ? harmony::parse_request(tokenizer(), request) : harmony::render_request(tokenizer(), request);
+    out.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+  } catch (const gptoss::error&) {
+  }
+  return 0;
+}
