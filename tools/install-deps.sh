@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing gptoss needs on Debian 12, from Debian's packages.
 set -euo pipefail
-packages=(cmake ninja-build g++ libeigen3-dev libfmt-dev nlohmann-json3-dev libboost-test-dev libbenchmark-dev)
+# clang-14 and its compiler-rt (libclang-rt-14-dev) build the libFuzzer targets (tools/test-all.sh).
+packages=(cmake ninja-build g++ libeigen3-dev libfmt-dev nlohmann-json3-dev libboost-test-dev libbenchmark-dev
+          clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
-# Builds gptoss and runs every test through ctest. Used by the README and CI.
+# Builds gptoss and runs every test through ctest, then (CI's hostile-input stages, issue 7) the
+# test suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and every libFuzzer
+# target for GPTOSS_FUZZ_SECONDS (default 60) each. Any failure, sanitizer report, leak or fuzzer
+# crash fails the script. GPTOSS_QUICK=1 stops after the first stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
+[[ "${GPTOSS_QUICK:-0}" == 1 ]] && exit 0
+
+# The same tests with sanitizers; the benchmarks are left out (they test speed, not safety).
+# A report aborts the process (-fno-sanitize-recover), which fails its test.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DGPTOSS_SANITIZE=address,undefined \
+  -DGPTOSS_BUILD_BENCH=OFF -DGPTOSS_CUDA=OFF
+cmake --build build-asan -j "$jobs"
+ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+# libFuzzer needs clang; only the fuzz targets are built in this tree.
+unset ASAN_OPTIONS UBSAN_OPTIONS
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 -DGPTOSS_FUZZ=ON \
+  -DGPTOSS_FUZZ_SECONDS="${GPTOSS_FUZZ_SECONDS:-60}" -DGPTOSS_BUILD_BENCH=OFF -DGPTOSS_CUDA=OFF
+cmake --build build-fuzz -j "$jobs" --target fuzzers
+ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -L fuzz
