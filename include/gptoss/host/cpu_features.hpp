@@ -42,7 +42,9 @@ struct CpuFeatures {
   std::string describe() const {
     std::string s;
     auto add = [&](bool on, const char* name) {
-      if (on) s += (s.empty() ? "" : " ") + std::string(name);
+      if (!on) return;
+      if (!s.empty()) s += ' ';
+      s += name;
     };
     add(avx2, "avx2"), add(fma, "fma"), add(avx512f, "avx512f"), add(avx512bw, "avx512bw");
     add(avx512vl, "avx512vl"), add(avx512bf16, "avx512bf16"), add(avx512vnni, "avx512vnni");

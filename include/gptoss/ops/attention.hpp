@@ -51,6 +51,45 @@ inline float fold_block(math::SinkSoftmax& sm, float* s, int n) {
   return rescale;
 }
 
+// The running state of `group` query heads that share one key/value head: per head the online
+// softmax (max, sum) and the weighted sum of values (acc, group x dim), plus room for one block's
+// scores. All of it lives in caller-provided scratch of scratch_floats(group, dim) floats.
+struct GroupAttention {
+  int group, dim;
+  float *acc, *max, *sum, *s;
+
+  static std::size_t scratch_floats(int group, int dim) { return std::size_t(group) * (dim + 2) + key_block; }
+  GroupAttention(int g, int d, float* scratch)
+      : group(g), dim(d), acc(scratch), max(acc + g * d), sum(max + g), s(sum + g) {}
+
+  // sinks: the group's sink logits, or null for plain softmax.
+  void start(const float* sinks) {
+    std::fill(acc, acc + group * dim, 0.0f);
+    for (int i = 0; i < group; ++i) {
+      const math::SinkSoftmax sm = math::SinkSoftmax::start(sinks ? sinks[i] : -INFINITY);
+      max[i] = sm.max, sum[i] = sinks ? sm.sum : 0.0f;
+    }
+  }
+  // Adds n <= key_block keys and values, `stride` floats apart, for all heads of q (group x dim).
+  void add(const host_detail::Kernels& kern, const float* q, const float* keys, const float* values,
+           std::int64_t stride, int n, float scale) {
+    for (int i = 0; i < group; ++i) {
+      kern.scores(q + i * dim, keys, stride, n, dim, scale, s);
+      math::SinkSoftmax sm{max[i], sum[i]};
+      const float rescale = fold_block(sm, s, n);
+      max[i] = sm.max, sum[i] = sm.sum;
+      kern.accumulate(s, values, stride, n, dim, rescale, acc + i * dim);
+    }
+  }
+  // out: group x dim, the normalised outputs.
+  void finish(float* out) const {
+    for (int i = 0; i < group; ++i) {
+      const float inv = 1.0f / sum[i];
+      for (int d = 0; d < dim; ++d) out[i * dim + d] = acc[i * dim + d] * inv;
+    }
+  }
+};
+
 template <int Window, bool Sinks = true>
 class Attention {
  public:
@@ -92,11 +131,10 @@ class Attention {
     const float scale = 1.0f / std::sqrt(float(D));
     const int group = c.heads_per_kv(), Hkv = c.num_key_value_heads;
     const Kernels& kern = kernels();
+    std::vector<float>& sinks = Workspace::buffer_vector(ws.sinks, Hq);
+    for (int h = 0; h < Hq; ++h) sinks[h] = w.sinks[h];
     ws.pool.parallel_for(T * Hkv, [&](std::int64_t begin, std::int64_t end, int worker) {
-      float* acc = ws.scratch.get(worker, std::size_t(group) * (D + 2) + key_block);
-      float* max = acc + group * D;
-      float* sum = max + group;
-      float* s = sum + group;
+      GroupAttention ga(group, D, ws.scratch.get(worker, GroupAttention::scratch_floats(group, D)));
       for (std::int64_t item = begin; item < end; ++item) {
         const std::int64_t t = item / Hkv;
         const int g = int(item % Hkv);
@@ -108,32 +146,16 @@ class Attention {
           if (j >= start) return batch + (seg.offset + j - start) * KV + g * D;
           return (is_key ? seg.cache->key(layer, j) : seg.cache->value(layer, j)) + g * D;
         };
-        std::fill(acc, acc + group * D, 0.0f);
-        for (int i = 0; i < group; ++i) {
-          const math::SinkSoftmax sm = math::SinkSoftmax::start(Sinks ? w.sinks[g * group + i] : -INFINITY);
-          max[i] = sm.max, sum[i] = Sinks ? sm.sum : 0.0f;
-        }
+        ga.start(Sinks ? sinks.data() + g * group : nullptr);
         for (std::int64_t j = keys.first; j <= keys.last;) {
           // A run of keys contiguous in memory (the cache's ring wraps, the batch starts anew).
           const float* kj = row(k, true, j);
-          const float* vj = row(v, false, j);
           int n = 1;
           while (n < key_block && j + n <= keys.last && row(k, true, j + n) == kj + n * KV) ++n;
-          for (int i = 0; i < group; ++i) {
-            const int h = g * group + i;
-            kern.scores(q + t * Q + h * D, kj, KV, n, D, scale, s);
-            math::SinkSoftmax sm{max[i], sum[i]};
-            const float rescale = fold_block(sm, s, n);
-            max[i] = sm.max, sum[i] = sm.sum;
-            kern.accumulate(s, vj, KV, n, D, rescale, acc + i * D);
-          }
+          ga.add(kern, q + t * Q + g * group * D, kj, row(v, false, j), KV, n, scale);
           j += n;
         }
-        for (int i = 0; i < group; ++i) {
-          float* oh = o + t * Q + (g * group + i) * D;
-          const float inv = 1.0f / sum[i];
-          for (int d = 0; d < D; ++d) oh[d] = acc[i * D + d] * inv;
-        }
+        ga.finish(o + t * Q + g * group * D);
       }
     });
     ws.trace("attn_heads", layer, o, T, Q);

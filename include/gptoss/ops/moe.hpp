@@ -32,8 +32,8 @@ class MoELayer {
     matmul(Bf16Rows{w.gate}, &w.gate_bias, x_norm, H, int(T), logits, E, ws.pool, ws.scratch);
     ws.trace("router_logits", layer, logits, T, E);
 
-    std::vector<int>& chosen = ws_chosen(ws, T * K);
-    std::vector<float>& weight = ws_weight(ws, T * K);
+    std::vector<int>& chosen = Workspace::buffer_vector(ws.chosen, T * K);
+    std::vector<float>& weight = Workspace::buffer_vector(ws.route_weight, T * K);
     for (std::int64_t t = 0; t < T; ++t) math::route_top_k(logits + t * E, E, K, &chosen[t * K], &weight[t * K]);
     if (ws.tracer) {
       std::vector<float> idx(chosen.begin(), chosen.begin() + T * K);
@@ -42,9 +42,9 @@ class MoELayer {
     }
 
     // Group the (token, rank) pairs by expert so each expert's weights are read once per call.
-    std::vector<std::int64_t>& order = ws_order(ws, T * K);
-    std::vector<std::int64_t>& first = grow(ws.expert_first, E + 1);
-    std::vector<std::int64_t>& fill = grow(ws.expert_fill, E);
+    std::vector<std::int64_t>& order = Workspace::buffer_vector(ws.order, T * K);
+    std::vector<std::int64_t>& first = Workspace::buffer_vector(ws.expert_first, E + 1);
+    std::vector<std::int64_t>& fill = Workspace::buffer_vector(ws.expert_fill, E);
     std::fill(first.begin(), first.begin() + E + 1, 0);
     for (std::int64_t i = 0; i < T * K; ++i) ++first[chosen[i] + 1];
     for (int e = 0; e < E; ++e) first[e + 1] += first[e];
@@ -81,17 +81,6 @@ class MoELayer {
         for (int i = 0; i < H; ++i) o[i] += wr * yr[i];
       }
     }
-  }
-
- private:
-  // Index buffers live in the workspace too, so steady-state decoding does not allocate.
-  static std::vector<int>& ws_chosen(Workspace& ws, std::int64_t n) { return grow(ws.chosen, n); }
-  static std::vector<float>& ws_weight(Workspace& ws, std::int64_t n) { return grow(ws.route_weight, n); }
-  static std::vector<std::int64_t>& ws_order(Workspace& ws, std::int64_t n) { return grow(ws.order, n); }
-  template <class T>
-  static std::vector<T>& grow(std::vector<T>& v, std::int64_t n) {
-    if (v.size() < std::size_t(n)) v.resize(std::size_t(n));
-    return v;
   }
 };
 

@@ -37,13 +37,16 @@ struct Workspace {
   std::vector<float> x, x_norm, delta, q, k, v, o;
   std::vector<float> router, h1, act, expert_out;
   std::vector<float> gathered;
+  std::vector<float> sinks;
   std::vector<int> chosen;
   std::vector<float> route_weight;
   std::vector<std::int64_t> order, expert_first, expert_fill;
 
-  static float* buffer(std::vector<float>& b, std::int64_t n) {
+  static float* buffer(std::vector<float>& b, std::int64_t n) { return buffer_vector(b, n).data(); }
+  template <class T>
+  static std::vector<T>& buffer_vector(std::vector<T>& b, std::int64_t n) {
     if (b.size() < std::size_t(n)) b.resize(std::size_t(n));
-    return b.data();
+    return b;
   }
   void trace(std::string_view name, int layer, const float* data, std::int64_t rows, std::int64_t cols) const {
     if (tracer && *tracer) (*tracer)(name, layer, data, rows, cols);
