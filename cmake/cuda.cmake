@@ -3,8 +3,9 @@
 # tests/cuda, and `--device cuda` in the gptoss command. With it off, nothing CUDA is built.
 include(CheckLanguage)
 check_language(CUDA)
+# Off by default when gptoss is a subproject: enabling CUDA is the parent project's choice.
 set(_gptoss_cuda_default OFF)
-if(CMAKE_CUDA_COMPILER)
+if(CMAKE_CUDA_COMPILER AND GPTOSS_MAIN_PROJECT)
   set(_gptoss_cuda_default ON)
 endif()
 option(GPTOSS_CUDA "Build the CUDA backend's tests and gptoss --device cuda (needs nvcc)" ${_gptoss_cuda_default})
