@@ -159,7 +159,7 @@ const Register reg{{"bench", "prefill and decode speed against the machine's rea
                     "bandwidth of --threads threads measured in the same run, and decode's share of it.\n\n" +
                         model_options_usage,
                     {"json"},
-                    {"model", "threads", "device", "prompt", "gen", "repeat"},
+                    with_model_options({"prompt", "gen", "repeat"}),
                     run_bench}};
 
 }  // namespace

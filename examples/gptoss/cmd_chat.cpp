@@ -61,7 +61,7 @@ int run_chat(const Args& args) {
 }
 
 const Register reg{{"chat", "talk with the model (Harmony format, streaming)",
-                    "usage: gptoss chat --model DIR [--reasoning-effort low|medium|high] [--system TEXT]\n"
+                    "usage: gptoss chat --model DIR [--device cpu|cuda] [--reasoning-effort low|medium|high] [--system TEXT]\n"
                     "                   [--show-reasoning] [--vocab FILE] [sampling options]\n\n"
                     + model_options_usage +
                     "  --reasoning-effort E  low, medium (default) or high, set in the system message\n"
@@ -72,7 +72,7 @@ const Register reg{{"chat", "talk with the model (Harmony format, streaming)",
                     + sampling_usage(1.0f) +
                     "\nType a message and press enter; /exit or end of input quits.\n",
                     {"show-reasoning"},
-                    with_sampling_options({"model", "threads", "reasoning-effort", "system", "vocab", "max-tokens"}),
+                    with_sampling_options(with_model_options({"reasoning-effort", "system", "vocab", "max-tokens"})),
                     run_chat}};
 
 }  // namespace

@@ -69,7 +69,7 @@ int run_generate(const Args& args) {
 }
 
 const Register reg{{"generate", "continue token ids, or answer a prompt",
-                    "usage: gptoss generate --model DIR (--tokens 1,2,3 | --prompt TEXT) [--max-tokens N] [--json]\n"
+                    "usage: gptoss generate --model DIR [--device cpu|cuda] (--tokens 1,2,3 | --prompt TEXT) [--max-tokens N] [--json]\n"
                     "                       [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n\n"
                     + model_options_usage +
                     "  --tokens IDS       the prompt as comma-separated token ids; prints the new ids\n"
@@ -80,8 +80,8 @@ const Register reg{{"generate", "continue token ids, or answer a prompt",
                     "  --json             print {\"tokens\": [...]} (--tokens) or the parsed messages (--prompt)\n"
                     "  --reasoning-effort E, --system TEXT, --vocab FILE   with --prompt, as for `gptoss chat`\n",
                     {"json"},
-                    with_sampling_options({"model", "threads", "tokens", "prompt", "max-tokens", "stop", "reasoning-effort",
-                                           "system", "vocab"}),
+                    with_sampling_options(with_model_options({"tokens", "prompt", "max-tokens", "stop", "reasoning-effort",
+                                           "system", "vocab"})),
                     run_generate}};
 
 }  // namespace

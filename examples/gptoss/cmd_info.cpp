@@ -44,9 +44,9 @@ int run_info(const Args& args) {
 }
 
 const Register reg{{"info", "describe a checkpoint: config, layout, parameters, bytes",
-                    "usage: gptoss info --model DIR [--threads N] [--check]\n\n" + model_options_usage +
+                    "usage: gptoss info --model DIR [--threads N] [--device cpu|cuda] [--check]\n\n" + model_options_usage +
                     "  --check            read every weight and fail, naming the tensor, on a NaN or Inf\n",
-                    {"check"}, {"model", "threads"}, run_info}};
+                    {"check"}, with_model_options({}), run_info}};
 
 }  // namespace
 }  // namespace gptoss::cli

@@ -18,9 +18,9 @@ int run_logits(const Args& args) {
 }
 
 const Register reg{{"logits", "write the logits at every position to a .npy file",
-                    "usage: gptoss logits --model DIR --tokens 1,2,3 --out FILE.npy [--threads N]\n\n"
+                    "usage: gptoss logits --model DIR --tokens 1,2,3 --out FILE.npy [--threads N] [--device cpu|cuda]\n\n"
                     "Writes float32 logits of shape [tokens, vocab].\n\n" + model_options_usage,
-                    {}, {"model", "threads", "tokens", "out"}, run_logits}};
+                    {}, with_model_options({"tokens", "out"}), run_logits}};
 
 }  // namespace
 }  // namespace gptoss::cli

@@ -19,6 +19,12 @@ inline const std::string model_options_usage =
 // The option names model_options_usage describes: each command that loads a model accepts them.
 inline const std::set<std::string> model_option_names = {"model", "threads", "device"};
 
+// A command's options: those of the model plus its own.
+inline std::set<std::string> with_model_options(std::set<std::string> own) {
+  own.insert(model_option_names.begin(), model_option_names.end());
+  return own;
+}
+
 std::unique_ptr<AnyModel> load_model(const Args& args);
 
 // Token ids from --tokens 1,2,3, each checked to be a valid id.

@@ -131,28 +131,42 @@ BOOST_AUTO_TEST_CASE(rope_rotates_half_split_pairs_and_scales_by_concentration) 
   }
 }
 
-BOOST_AUTO_TEST_CASE(softmax_with_sink) {
-  float s[3] = {1.0f, 2.0f, 3.0f};
-  const float sink = 2.5f;
-  ops::softmax_with_sink(s, 3, &sink);
-  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0) + std::exp(2.5);
-  BOOST_TEST(s[0] == std::exp(1.0) / z, tt::tolerance(1e-6));
-  BOOST_TEST(s[2] == std::exp(3.0) / z, tt::tolerance(1e-6));
-  BOOST_TEST(s[0] + s[1] + s[2] < 1.0f);  // the sink keeps some mass
-  BOOST_TEST(s[0] + s[1] + s[2] == 1.0 - std::exp(2.5) / z, tt::tolerance(1e-6));
-  // Without a sink the weights sum to one; huge logits do not overflow.
-  float big[2] = {1000.0f, 1000.0f};
-  ops::softmax_with_sink(big, 2, nullptr);
-  BOOST_TEST(big[0] == 0.5f);
-  // The online form with the sink as its start gives the same weights.
-  float w;
-  auto online = math::SinkSoftmax::start(sink);
-  double acc0 = 0;  // unnormalised weight of key 0, rescaled as keys arrive
-  for (int j = 0; j < 3; ++j) {
-    const float rescale = online.add(float(j + 1), w);
-    acc0 = acc0 * rescale + (j == 0 ? w : 0.0f);
+namespace {
+// Attention weights of n keys through the online softmax: each key's value is a one-hot vector,
+// so the accumulated output is exactly the vector of weights.
+std::vector<double> online_weights(const std::vector<float>& logits, math::SinkSoftmax state) {
+  std::vector<double> acc(logits.size(), 0.0);
+  for (std::size_t j = 0; j < logits.size(); ++j) {
+    float w;
+    const float rescale = state.add(logits[j], w);
+    for (auto& a : acc) a *= rescale;
+    acc[j] += w;
   }
-  BOOST_TEST(acc0 / online.sum == std::exp(1.0) / z, tt::tolerance(1e-6));
+  for (auto& a : acc) a /= state.sum;
+  return acc;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(online_softmax_with_sink) {
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0) + std::exp(2.5);
+  // Keys in increasing, decreasing and mixed order give the same closed-form weights.
+  for (const std::vector<float>& order : {std::vector<float>{1, 2, 3}, {3, 2, 1}, {2, 3, 1}}) {
+    const auto w = online_weights(order, math::SinkSoftmax::start(2.5f));
+    double sum = 0.0;
+    for (std::size_t j = 0; j < order.size(); ++j) {
+      BOOST_TEST(w[j] == std::exp(double(order[j])) / z, tt::tolerance(1e-6));
+      sum += w[j];
+    }
+    // The sink keeps some of the mass: the real keys' weights sum to less than one.
+    BOOST_TEST(sum < 1.0);
+    BOOST_TEST(sum == 1.0 - std::exp(2.5) / z, tt::tolerance(1e-6));
+  }
+  // A sink far below the logits takes (almost) nothing; huge logits do not overflow.
+  const auto w = online_weights({1000.0f, 1000.0f}, math::SinkSoftmax::start(-1000.0f));
+  BOOST_TEST(w[0] == 0.5, tt::tolerance(1e-6));
+  // A sink far above every logit takes (almost) everything.
+  const auto s = online_weights({0.0f, 0.0f}, math::SinkSoftmax::start(50.0f));
+  BOOST_TEST(s[0] + s[1] < 1e-20);
 }
 
 BOOST_AUTO_TEST_CASE(sliding_window_masks_what_it_should) {

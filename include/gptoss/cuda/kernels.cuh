@@ -267,7 +267,7 @@ __global__ void attention_partial_kernel(AttentionArgs a) {
 }
 
 // Merges the splits of one (token, head) and folds in the sink: the sink logit only enlarges the
-// denominator (spec 3.3), exactly as exp(sink - m) in the host's softmax_with_sink.
+// denominator (spec 3.3), as the host's math::SinkSoftmax does.
 template <int = 0>
 __global__ void attention_combine_kernel(const float* partial, int q_heads, int splits, int D, const bf16* sinks,
                                                 float* o, int o_width) {
