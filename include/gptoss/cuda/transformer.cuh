@@ -91,10 +91,11 @@ inline void check_device_shape(const ModelConfig& c) {
 }  // namespace cuda_detail
 
 template <ModelConfig Config>
-class Transformer<Config, cuda> {
+class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config, cuda>, CudaKvCache> {
  public:
   using Sequence = CudaKvCache;
   using Step = StepOf<CudaKvCache>;
+  using ForwardConveniences<Transformer, CudaKvCache>::forward;
   static constexpr const char* backend_name = "cuda";
 
   explicit Transformer(io::Checkpoint checkpoint, CudaOptions options = {})
@@ -157,38 +158,18 @@ class Transformer<Config, cuda> {
 
   // Appends each step's tokens to its sequence and writes logits to `out` ([rows, vocab]).
   void forward(std::span<const Step> steps, Logits which, std::span<float> out) {
-    const std::int64_t rows = check_steps(steps, which);
-    if (std::int64_t(out.size()) < rows * config().vocab_size)
-      throw input_error("logits buffer holds " + std::to_string(out.size()) + " floats, " +
-                        std::to_string(rows * config().vocab_size) + " needed");
+    check_steps(config(), steps, which, out.size());
     run(steps, which, out.data(), nullptr);
-  }
-
-  std::vector<float> forward(std::span<const Step> steps, Logits which = Logits::last) {
-    std::int64_t rows = 0;
-    for (const Step& st : steps) rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
-    std::vector<float> out(std::size_t(rows) * config().vocab_size);
-    forward(steps, which, out);
-    return out;
   }
 
   // The argmax of each step's last-token logits, computed on the device: only the ids come back.
   std::vector<token_id> forward_greedy(std::span<const Step> steps) {
-    check_steps(steps, Logits::last);
+    check_steps(config(), steps, Logits::last, std::size_t(logits_rows(steps, Logits::last)) * config().vocab_size);
     std::vector<token_id> ids(steps.size());
     run(steps, Logits::last, nullptr, ids.data());
     return ids;
   }
 
-  std::vector<float> prefill(CudaKvCache& seq, std::span<const token_id> tokens, Logits which = Logits::last) {
-    Step step{seq, tokens};
-    return forward(std::span<const Step>(&step, 1), which);
-  }
-  std::vector<float> decode(CudaKvCache& seq, token_id token) { return prefill(seq, std::span<const token_id>(&token, 1)); }
-  void decode(CudaKvCache& seq, token_id token, std::span<float> logits) {
-    Step step{seq, std::span<const token_id>(&token, 1)};
-    forward(std::span<const Step>(&step, 1), Logits::last, logits);
-  }
   // Greedy decoding without copying logits: appends `token`, returns the argmax of the next logits.
   token_id decode_greedy(CudaKvCache& seq, token_id token) {
     Step step{seq, std::span<const token_id>(&token, 1)};
@@ -213,25 +194,6 @@ class Transformer<Config, cuda> {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f", v);
     return buf;
-  }
-
-  // The host backend's checks, in the same order, before any work: returns the rows of logits.
-  std::int64_t check_steps(std::span<const Step> steps, Logits which) const {
-    const ModelConfig& c = config();
-    std::int64_t rows = 0;
-    for (std::size_t s = 0; s < steps.size(); ++s) {
-      const Step& st = steps[s];
-      if (st.tokens.empty()) throw input_error("step " + std::to_string(s) + " has no tokens");
-      for (std::size_t i = 0; i < st.tokens.size(); ++i)
-        if (st.tokens[i] >= token_id(c.vocab_size))
-          throw input_error("token id " + std::to_string(st.tokens[i]) + " (at index " + std::to_string(i) +
-                            ") is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
-      st.sequence.check_room(std::int64_t(st.tokens.size()));
-      for (std::size_t o = 0; o < s; ++o)
-        if (&steps[o].sequence == &st.sequence) throw input_error("the same sequence appears twice in one forward call");
-      rows += which == Logits::all ? std::int64_t(st.tokens.size()) : 1;
-    }
-    return rows;
   }
 
   void allocate(const cuda_detail::WorkspaceSizes& s) {
