@@ -20,8 +20,10 @@
 
 namespace gptoss::host_detail::avx512 {
 
-// Bytes ahead of the current read that the row streams prefetch.
-inline constexpr int prefetch_ahead = 1024;
+// Bytes ahead of the current read that the row streams prefetch: far enough (several rows) to
+// cover the memory latency while the decoding keeps the core busy (measured: 1 KB ahead gives
+// ~6 GB/s on MXFP4 rows, 16 KB ~8.5 GB/s, on one Zen 4 core).
+inline constexpr int prefetch_ahead = 16384;
 
 GPTOSS_AVX512 inline __m512 widen16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 GPTOSS_AVX512 inline __m512 load_bf16(const bf16* p) { return widen16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }

@@ -1,0 +1,216 @@
+// The host's hot kernels at gpt-oss-20b shapes, one benchmark per kernel and instruction set
+// (/0 scalar, /1 avx2, /2 avx512; levels the CPU lacks are skipped). Bytes/s compare the GEMVs
+// and decode attention with the machine's read bandwidth (they must stream their weights or keys
+// from memory: the working sets are several times the last-level cache); FLOP/s compare the
+// prefill products and attention with the cores' FMA peak.
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "gptoss/config/model_config.hpp"
+#include "gptoss/host/kernels.hpp"
+#include "gptoss/ops/attention.hpp"
+#include "gptoss/ops/rms_norm.hpp"
+
+using namespace gptoss;
+using namespace gptoss::host_detail;
+
+namespace {
+
+constexpr ModelConfig C = gpt_oss_20b;
+constexpr int H = C.hidden_size, I = C.intermediate_size, D = C.head_dim;
+
+// Matrices cycled through so the working set (>= 256 MB) is far beyond the caches.
+constexpr std::int64_t working_set = std::int64_t(256) << 20;
+
+std::vector<std::uint8_t> random_bytes(std::int64_t n, std::uint8_t max_value = 255) {
+  std::mt19937 rng(1);
+  std::vector<std::uint8_t> v(static_cast<std::size_t>(n), 0);
+  for (auto& b : v) b = std::uint8_t(rng() % (unsigned(max_value) + 1));
+  return v;
+}
+std::vector<float> random_floats(std::int64_t n) {
+  std::mt19937 rng(2);
+  std::normal_distribution<float> d;
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+std::vector<bf16> random_bf16(std::int64_t n) {
+  std::vector<bf16> v(static_cast<std::size_t>(n));
+  auto f = random_floats(n);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = to_bf16(f[i] * 0.02f);
+  return v;
+}
+// Scale bytes near 127 (weights of magnitude ~1).
+std::vector<std::uint8_t> random_scales(std::int64_t n) {
+  auto v = random_bytes(n, 7);
+  for (auto& b : v) b = std::uint8_t(b + 120);
+  return v;
+}
+
+// The kernels of the benchmark's Isa argument, or null (and the benchmark skipped) when the CPU lacks it.
+const Kernels* kernels_arg(benchmark::State& state) {
+  const Isa isa = Isa(state.range(0));
+  if (isa > cpu_features().best()) {
+    state.SkipWithError("instruction set not supported by this CPU");
+    return nullptr;
+  }
+  return &kernels_for(isa);
+}
+
+void isa_args(benchmark::internal::Benchmark* b) {
+  for (int isa = 0; isa <= int(Isa::avx512); ++isa) b->Arg(isa);
+}
+
+// MLP1 of one expert per call (5760 x 2880 MXFP4), one token: the decode product.
+void BM_gemv_mxfp4(benchmark::State& state) {
+  const Kernels* k = kernels_arg(state);
+  if (!k) return;
+  const std::int64_t rows = 2 * I, cols = H, bytes = rows * cols / 2 + rows * cols / 32;
+  const int copies = int(working_set / bytes) + 1;
+  auto blocks = random_bytes(copies * rows * cols / 2);
+  auto scales = random_scales(copies * rows * cols / 32);
+  auto x = random_floats(cols);
+  std::vector<float> xs(static_cast<std::size_t>(cols)), y(static_cast<std::size_t>(rows));
+  split_pairs(x.data(), int(cols), xs.data());
+  int c = 0;
+  for (auto _ : state) {
+    k->gemv_mxfp4(blocks.data() + c * rows * cols / 2, scales.data() + c * rows * cols / 32, rows, int(cols), xs.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+    c = (c + 1) % copies;
+  }
+  state.SetBytesProcessed(state.iterations() * bytes);
+}
+BENCHMARK(BM_gemv_mxfp4)->Apply(isa_args);
+
+// The fused QKV projection (5120 x 2880 bf16), one token.
+void BM_gemv_bf16(benchmark::State& state) {
+  const Kernels* k = kernels_arg(state);
+  if (!k) return;
+  const std::int64_t rows = C.qkv_width(), cols = H, bytes = rows * cols * 2;
+  const int copies = int(working_set / bytes) + 1;
+  auto w = random_bf16(copies * rows * cols);
+  auto x = random_floats(cols);
+  std::vector<float> y(static_cast<std::size_t>(rows));
+  int c = 0;
+  for (auto _ : state) {
+    k->gemv_bf16(w.data() + c * rows * cols, rows, int(cols), x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+    c = (c + 1) % copies;
+  }
+  state.SetBytesProcessed(state.iterations() * bytes);
+}
+BENCHMARK(BM_gemv_bf16)->Apply(isa_args);
+
+// The unembedding (201088 x 2880 bf16, 1.16 GB), one token.
+void BM_unembedding(benchmark::State& state) {
+  const Kernels* k = kernels_arg(state);
+  if (!k) return;
+  const std::int64_t rows = C.vocab_size, cols = H;
+  static const auto w = random_bf16(rows * cols);
+  auto x = random_floats(cols);
+  std::vector<float> y(static_cast<std::size_t>(rows));
+  for (auto _ : state) {
+    k->gemv_bf16(w.data(), rows, int(cols), x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * rows * cols * 2);
+}
+BENCHMARK(BM_unembedding)->Apply(isa_args)->Unit(benchmark::kMillisecond);
+
+// One expert's MLP1 for 64 tokens (a 512-token prompt's average share of an expert), one thread,
+// through host_detail::matmul: decoding tiles and the float32 product.
+void BM_gemm_mxfp4(benchmark::State& state) {
+  const Kernels* k = kernels_arg(state);
+  if (!k) return;
+  const std::int64_t rows = 2 * I, cols = H;
+  const int tokens = int(state.range(1));
+  auto blocks = random_bytes(rows * cols / 2);
+  auto scales = random_scales(rows * cols / 32);
+  auto x = random_floats(tokens * cols);
+  std::vector<float> y(static_cast<std::size_t>(tokens * rows));
+  ThreadPool pool(1);
+  Scratch scratch;
+  const Mxfp4Rows w{Mxfp4Matrix{blocks.data(), scales.data(), int(rows), int(cols)}};
+  for (auto _ : state) {
+    for (std::int64_t r0 = 0; r0 < rows; r0 += expand_rows) {
+      float* buf = scratch.get(0, std::size_t(expand_rows) * cols);
+      w.expand(*k, r0, expand_rows, buf);
+      k->gemm_rows(buf, expand_rows, int(cols), x.data(), cols, tokens, y.data() + r0, rows);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 2.0 * rows * cols * tokens,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_gemm_mxfp4)->ArgsProduct({{0, 1, 2}, {64}})->Unit(benchmark::kMillisecond);
+
+// Decode attention: one token's 8 query heads of one KV group over `context` cached keys.
+void BM_attention_decode(benchmark::State& state) {
+  const Kernels* k = kernels_arg(state);
+  if (!k) return;
+  const int group = C.heads_per_kv(), kv = C.kv_width();
+  const std::int64_t context = state.range(1);
+  auto keys = random_floats(context * kv), values = random_floats(context * kv);
+  auto q = random_floats(group * D), sinks = random_floats(group);
+  std::vector<float> scratch(ops::GroupAttention::scratch_floats(group, D)), out(static_cast<std::size_t>(group * D));
+  ops::GroupAttention ga(group, D, scratch.data());
+  for (auto _ : state) {
+    ga.start(sinks.data());
+    for (std::int64_t j = 0; j < context; j += ops::key_block)
+      ga.add(*k, q.data(), keys.data() + j * kv, values.data() + j * kv, kv,
+             int(std::min<std::int64_t>(ops::key_block, context - j)), 0.125f);
+    ga.finish(out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(state.iterations() * context * D * 2 * std::int64_t(sizeof(float)));
+  state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 4.0 * group * context * D,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_attention_decode)->ArgsProduct({{0, 1, 2}, {4096, 32768}});
+
+// Prefill attention: 512 causal queries (8 heads of one KV group each) over the prompt's keys.
+void BM_attention_prefill(benchmark::State& state) {
+  const Kernels* k = kernels_arg(state);
+  if (!k) return;
+  const int group = C.heads_per_kv(), kv = C.kv_width(), T = int(state.range(1));
+  auto keys = random_floats(std::int64_t(T) * kv), values = random_floats(std::int64_t(T) * kv);
+  auto q = random_floats(std::int64_t(T) * group * D), sinks = random_floats(group);
+  std::vector<float> scratch(ops::GroupAttention::scratch_floats(group, D)), out(static_cast<std::size_t>(T) * group * D);
+  ops::GroupAttention ga(group, D, scratch.data());
+  for (auto _ : state) {
+    for (int t = 0; t < T; ++t) {
+      ga.start(sinks.data());
+      for (int j = 0; j <= t; j += ops::key_block)
+        ga.add(*k, q.data() + std::int64_t(t) * group * D, keys.data() + std::int64_t(j) * kv,
+               values.data() + std::int64_t(j) * kv, kv, std::min(ops::key_block, t + 1 - j), 0.125f);
+      ga.finish(out.data() + std::int64_t(t) * group * D);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double pairs = double(T) * (T + 1) / 2;
+  state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 4.0 * group * pairs * D,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_attention_prefill)->ArgsProduct({{0, 1, 2}, {512}})->Unit(benchmark::kMillisecond);
+
+// RMSNorm of one token's residual stream (reads x and the gain, writes y).
+void BM_rms_norm(benchmark::State& state) {
+  auto x = random_floats(H);
+  auto g = random_bf16(H);
+  std::vector<float> y(static_cast<std::size_t>(H));
+  const Bf16Vector gain{g.data(), H};
+  for (auto _ : state) {
+    ops::rms_norm(x.data(), gain, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * H * (4 + 2 + 4));
+}
+BENCHMARK(BM_rms_norm);
+
+}  // namespace
+
+BENCHMARK_MAIN();

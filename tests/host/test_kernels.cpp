@@ -1,0 +1,301 @@
+// Every SIMD kernel against the scalar reference (simd_scalar.hpp) on random inputs of awkward
+// sizes, for each instruction set this CPU runs; outputs are poisoned with NaN first so a value
+// a kernel forgot to write cannot pass, and writes outside the output are caught the same way.
+#define BOOST_TEST_MODULE host_kernels
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "gptoss/host/kernels.hpp"
+#include "gptoss/ops/attention.hpp"
+
+using namespace gptoss;
+using namespace gptoss::host_detail;
+
+namespace {
+
+const float nan_value = std::numeric_limits<float>::quiet_NaN();
+
+// The instruction sets to test: every one above scalar that is compiled in and that the CPU has.
+std::vector<Isa> fast_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::avx2, Isa::avx512})
+    if (isa <= cpu_features().best() && kernels_for(isa).isa == isa) out.push_back(isa);
+  return out;
+}
+
+struct Random {
+  std::mt19937 rng{12345};
+  std::vector<float> floats(std::size_t n) {
+    std::normal_distribution<float> d;
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+  }
+  std::vector<bf16> bf16s(std::size_t n) {
+    std::vector<bf16> v(n);
+    for (auto& x : v) x = to_bf16(std::normal_distribution<float>()(rng));
+    return v;
+  }
+  std::vector<std::uint8_t> bytes(std::size_t n) {
+    std::vector<std::uint8_t> v(n);
+    for (auto& b : v) b = std::uint8_t(rng());
+    return v;
+  }
+  // Scale bytes around 2^0, with the subnormal byte 0 and extreme exponents mixed in.
+  std::vector<std::uint8_t> scales(std::size_t n) {
+    std::vector<std::uint8_t> v(n);
+    for (auto& b : v) {
+      const unsigned r = rng() % 20;
+      b = r == 0 ? 0 : r == 1 ? 160 : r == 2 ? 90 : std::uint8_t(120 + rng() % 12);
+    }
+    return v;
+  }
+};
+
+// |got - want| <= tol * scale for each of n values, and none is NaN.
+void check_close(const float* got, const float* want, const float* scale, std::size_t n, double tol) {
+  for (std::size_t i = 0; i < n; ++i) {
+    BOOST_REQUIRE_MESSAGE(std::isfinite(got[i]), "value " << i << " is " << got[i]);
+    BOOST_REQUIRE_MESSAGE(std::fabs(got[i] - want[i]) <= tol * scale[i] + 1e-30,
+                          "value " << i << ": " << got[i] << " vs reference " << want[i]);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(choose_isa_can_only_lower_the_cpu_level) {
+  CpuFeatures f;
+  f.avx2 = f.fma = true;
+  BOOST_TEST((choose_isa(f, nullptr) == Isa::avx2));
+  BOOST_TEST((choose_isa(f, "scalar") == Isa::scalar));
+  BOOST_TEST((choose_isa(f, "avx512") == Isa::avx2));
+  BOOST_TEST((choose_isa(f, "sse9") == Isa::avx2));
+  f.avx512f = f.avx512bw = f.avx512vl = true;
+  BOOST_TEST((choose_isa(f, nullptr) == Isa::avx512));
+  BOOST_TEST((choose_isa(f, "avx2") == Isa::avx2));
+  BOOST_TEST((kernels_for(Isa::scalar).isa == Isa::scalar));
+}
+
+BOOST_AUTO_TEST_CASE(gemv_bf16_matches_scalar) {
+  Random rnd;
+  for (Isa isa : fast_isas())
+    for (int rows : {1, 3, 4, 5, 13})
+      for (int cols : {1, 7, 16, 31, 33, 100, 2880}) {
+        BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols) {
+          auto w = rnd.bf16s(std::size_t(rows) * cols);
+          auto x = rnd.floats(std::size_t(cols));
+          std::vector<float> want(static_cast<std::size_t>(rows)), got(static_cast<std::size_t>(rows) + 1, nan_value), scale(static_cast<std::size_t>(rows));
+          scalar::gemv_bf16(w.data(), rows, cols, x.data(), want.data());
+          kernels_for(isa).gemv_bf16(w.data(), rows, cols, x.data(), got.data());
+          for (int r = 0; r < rows; ++r)
+            for (int k = 0; k < cols; ++k) scale[r] += std::fabs(to_float(w[std::size_t(r) * cols + k]) * x[k]);
+          check_close(got.data(), want.data(), scale.data(), std::size_t(rows), 1e-5);
+          BOOST_TEST(std::isnan(got[std::size_t(rows)]));  // nothing written past the output
+        }
+      }
+}
+
+BOOST_AUTO_TEST_CASE(gemv_mxfp4_matches_scalar) {
+  Random rnd;
+  for (Isa isa : fast_isas())
+    for (int rows : {1, 3, 5, 7, 9})
+      for (int blocks : {1, 3, 16, 17, 90}) {
+        const int cols = blocks * mxfp4::block_elems;
+        BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols) {
+          auto q = rnd.bytes(std::size_t(rows) * cols / 2);
+          auto s = rnd.scales(std::size_t(rows) * blocks);
+          auto x = rnd.floats(std::size_t(cols));
+          std::vector<float> xs(static_cast<std::size_t>(cols)), w(static_cast<std::size_t>(rows) * cols), scale(static_cast<std::size_t>(rows));
+          split_pairs(x.data(), cols, xs.data());
+          std::vector<float> want(static_cast<std::size_t>(rows)), got(static_cast<std::size_t>(rows) + 1, nan_value);
+          scalar::gemv_mxfp4(q.data(), s.data(), rows, cols, xs.data(), want.data());
+          kernels_for(isa).gemv_mxfp4(q.data(), s.data(), rows, cols, xs.data(), got.data());
+          mxfp4::decode_row(q.data(), s.data(), std::size_t(rows) * cols, w.data());
+          for (int r = 0; r < rows; ++r)
+            for (int k = 0; k < cols; ++k) scale[r] += std::fabs(w[std::size_t(r) * cols + k] * x[k]);
+          check_close(got.data(), want.data(), scale.data(), std::size_t(rows), 1e-5);
+          BOOST_TEST(std::isnan(got[std::size_t(rows)]));
+        }
+      }
+}
+
+BOOST_AUTO_TEST_CASE(the_scalar_mxfp4_gemv_is_the_decoded_product) {
+  // The reference itself against decode_row and a plain dot product in double.
+  Random rnd;
+  const int rows = 3, cols = 96;
+  auto q = rnd.bytes(rows * cols / 2);
+  auto s = rnd.scales(rows * cols / 32);
+  auto x = rnd.floats(cols);
+  std::vector<float> xs(cols), w(rows * cols), y(rows, nan_value);
+  split_pairs(x.data(), cols, xs.data());
+  scalar::gemv_mxfp4(q.data(), s.data(), rows, cols, xs.data(), y.data());
+  mxfp4::decode_row(q.data(), s.data(), rows * cols, w.data());
+  for (int r = 0; r < rows; ++r) {
+    double want = 0.0, scale = 0.0;
+    for (int k = 0; k < cols; ++k) want += double(w[r * cols + k]) * x[k], scale += std::fabs(w[r * cols + k] * x[k]);
+    BOOST_TEST(std::fabs(y[r] - want) <= 1e-5 * scale);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(widening_and_decoding_are_exact) {
+  Random rnd;
+  for (Isa isa : fast_isas())
+    for (int n : {1, 15, 17, 1003}) {
+      auto w = rnd.bf16s(std::size_t(n));
+      std::vector<float> got(static_cast<std::size_t>(n) + 1, nan_value);
+      kernels_for(isa).widen_bf16(w.data(), n, got.data());
+      for (int i = 0; i < n; ++i) BOOST_REQUIRE_EQUAL(got[i], to_float(w[i]));
+      BOOST_TEST(std::isnan(got[std::size_t(n)]));
+    }
+  for (Isa isa : fast_isas())
+    for (int blocks : {1, 15, 17, 33}) {
+      const int n = blocks * mxfp4::block_elems;
+      auto q = rnd.bytes(std::size_t(n) / 2);
+      auto s = rnd.scales(std::size_t(blocks));
+      std::vector<float> want(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n) + 1, nan_value);
+      mxfp4::decode_row(q.data(), s.data(), std::size_t(n), want.data());
+      kernels_for(isa).decode_mxfp4(q.data(), s.data(), n, got.data());
+      for (int i = 0; i < n; ++i)
+        BOOST_REQUIRE_MESSAGE(bits_of_float(got[i]) == bits_of_float(want[i]),
+                              isa_name(isa) << " value " << i << ": " << got[i] << " vs " << want[i]);
+      BOOST_TEST(std::isnan(got[std::size_t(n)]));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
+  Random rnd;
+  for (Isa isa : fast_isas())
+    for (int rows : {1, 3, 5, 9})
+      for (int cols : {5, 16, 33, 200})
+        for (int tokens : {1, 2, 5, 6, 7, 13}) {
+          BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols << " tokens " << tokens) {
+            const std::int64_t xs = cols + 3, ys = rows + 2;  // strides wider than the data
+            auto w = rnd.floats(std::size_t(rows) * cols);
+            auto x = rnd.floats(std::size_t(tokens * xs));
+            std::vector<float> want(static_cast<std::size_t>(tokens * ys), nan_value), got(want), scale(want.size(), 0.0f);
+            scalar::gemm_rows(w.data(), rows, cols, x.data(), xs, tokens, want.data(), ys);
+            kernels_for(isa).gemm_rows(w.data(), rows, cols, x.data(), xs, tokens, got.data(), ys);
+            for (int t = 0; t < tokens; ++t)
+              for (int r = 0; r < ys; ++r) {
+                const std::size_t i = std::size_t(t * ys + r);
+                if (r >= rows) {
+                  BOOST_REQUIRE(std::isnan(got[i]));
+                  continue;
+                }
+                float sc = 0.0f;
+                for (int k = 0; k < cols; ++k) sc += std::fabs(w[std::size_t(r) * cols + k] * x[std::size_t(t * xs + k)]);
+                check_close(&got[i], &want[i], &sc, 1, 1e-5);
+              }
+          }
+        }
+}
+
+BOOST_AUTO_TEST_CASE(attention_kernels_match_scalar) {
+  Random rnd;
+  for (Isa isa : fast_isas())
+    for (int dim : {7, 20, 64})
+      for (int n : {1, 5, 64}) {
+        BOOST_TEST_CONTEXT(isa_name(isa) << " dim " << dim << " keys " << n) {
+          const std::int64_t stride = dim + 5;
+          auto q = rnd.floats(std::size_t(dim));
+          auto k = rnd.floats(std::size_t(n * stride));
+          auto p = rnd.floats(std::size_t(n));
+          auto acc0 = rnd.floats(std::size_t(dim));
+          std::vector<float> want(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n) + 1, nan_value), scale(static_cast<std::size_t>(n));
+          scalar::scores(q.data(), k.data(), stride, n, dim, 0.25f, want.data());
+          kernels_for(isa).scores(q.data(), k.data(), stride, n, dim, 0.25f, got.data());
+          for (int j = 0; j < n; ++j)
+            for (int d = 0; d < dim; ++d) scale[j] += 0.25f * std::fabs(q[d] * k[j * stride + d]);
+          check_close(got.data(), want.data(), scale.data(), std::size_t(n), 1e-5);
+          BOOST_TEST(std::isnan(got[std::size_t(n)]));
+
+          std::vector<float> acc_want(acc0), acc_got(acc0), ascale(static_cast<std::size_t>(dim));
+          acc_got.push_back(nan_value);
+          scalar::accumulate(p.data(), k.data(), stride, n, dim, 0.5f, acc_want.data());
+          kernels_for(isa).accumulate(p.data(), k.data(), stride, n, dim, 0.5f, acc_got.data());
+          for (int d = 0; d < dim; ++d) {
+            ascale[d] = 0.5f * std::fabs(acc0[d]);
+            for (int j = 0; j < n; ++j) ascale[d] += std::fabs(p[j] * k[j * stride + d]);
+          }
+          check_close(acc_got.data(), acc_want.data(), ascale.data(), std::size_t(dim), 1e-5);
+          BOOST_TEST(std::isnan(acc_got[std::size_t(dim)]));
+        }
+      }
+}
+
+// The blocked online softmax with sinks against the two-pass definition in double, over more
+// keys than one block and with runs of uneven length.
+BOOST_AUTO_TEST_CASE(group_attention_matches_two_pass_softmax_with_sink) {
+  Random rnd;
+  const int group = 3, dim = 16, keys = 150;
+  auto q = rnd.floats(group * dim), k = rnd.floats(keys * dim), v = rnd.floats(keys * dim);
+  for (auto& x : q) x *= 3.0f;  // peaked weights, so the running maximum changes often
+  const std::vector<float> sinks = {0.5f, -1.0f, 4.0f};
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if (isa > cpu_features().best()) continue;
+    std::vector<float> scratch(ops::GroupAttention::scratch_floats(group, dim)), out(group * dim + 1, nan_value);
+    ops::GroupAttention ga(group, dim, scratch.data());
+    ga.start(sinks.data());
+    for (int j = 0, n = 1; j < keys; j += n, n = n % 64 + 13)
+      ga.add(kernels_for(isa), q.data(), k.data() + j * dim, v.data() + j * dim, dim, std::min(n, keys - j), 0.25f);
+    ga.finish(out.data());
+    for (int h = 0; h < group; ++h) {
+      std::vector<double> s(keys);
+      double m = sinks[h], z = 0.0;
+      for (int j = 0; j < keys; ++j) {
+        s[j] = 0.0;
+        for (int d = 0; d < dim; ++d) s[j] += double(q[h * dim + d]) * k[j * dim + d];
+        s[j] *= 0.25;
+        m = std::max(m, s[j]);
+      }
+      z = std::exp(sinks[h] - m);
+      for (int j = 0; j < keys; ++j) z += std::exp(s[j] - m);
+      for (int d = 0; d < dim; ++d) {
+        double want = 0.0;
+        for (int j = 0; j < keys; ++j) want += std::exp(s[j] - m) / z * v[j * dim + d];
+        BOOST_REQUIRE_MESSAGE(std::fabs(out[h * dim + d] - want) < 1e-5,
+                              isa_name(isa) << " head " << h << " dim " << d << ": " << out[h * dim + d] << " vs " << want);
+      }
+    }
+    BOOST_TEST(std::isnan(out[group * dim]));
+  }
+}
+
+// matmul with a thread pool, bias and both row kinds, one token (GEMV) and several (GEMM), against
+// the scalar definition: the same numbers whichever path and however many threads.
+BOOST_AUTO_TEST_CASE(matmul_matches_the_definition_for_one_and_many_tokens) {
+  Random rnd;
+  const int rows = 37, cols = 96;
+  auto wb = rnd.bf16s(rows * cols), bias = rnd.bf16s(rows);
+  auto q = rnd.bytes(rows * cols / 2);
+  auto s = rnd.scales(rows * cols / 32);
+  std::vector<float> wq(rows * cols);
+  mxfp4::decode_row(q.data(), s.data(), rows * cols, wq.data());
+  const Bf16Vector b{bias.data(), rows};
+  for (int threads : {1, 2, 3})
+    for (int tokens : {1, 4}) {
+      ThreadPool pool(threads);
+      Scratch scratch;
+      auto x = rnd.floats(tokens * cols);
+      auto check = [&](const auto& w, auto weight) {
+        std::vector<float> y(tokens * rows, nan_value);
+        matmul(w, &b, x.data(), cols, tokens, y.data(), rows, pool, scratch);
+        for (int t = 0; t < tokens; ++t)
+          for (int r = 0; r < rows; ++r) {
+            double want = b[r], scale = std::fabs(b[r]);
+            for (int k = 0; k < cols; ++k) {
+              want += double(weight(r, k)) * x[t * cols + k];
+              scale += std::fabs(weight(r, k) * x[t * cols + k]);
+            }
+            BOOST_REQUIRE_MESSAGE(std::fabs(y[t * rows + r] - want) <= 1e-5 * scale,
+                                  "threads " << threads << " tokens " << tokens << " row " << r << ": " << y[t * rows + r]);
+          }
+      };
+      check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}}, [&](int r, int k) { return to_float(wb[r * cols + k]); });
+      check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}}, [&](int r, int k) { return wq[r * cols + k]; });
+    }
+}
