@@ -17,7 +17,7 @@
 
 namespace gptoss::host_detail::avx2 {
 
-inline constexpr int prefetch_ahead = 1024;
+inline constexpr int prefetch_groups = 4;  // as in simd_avx512.hpp
 
 // All-ones in the first n (<= 8) lanes.
 GPTOSS_AVX2 inline __m256i tail_mask(int n) {
@@ -52,7 +52,7 @@ GPTOSS_AVX2 inline void gemv_bf16_rows(const bf16* w, int cols, const float* x, 
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const bf16* p = w + std::int64_t(r) * cols + k;
-      _mm_prefetch(reinterpret_cast<const char*>(p) + prefetch_ahead, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + std::int64_t(R) * cols * prefetch_groups), _MM_HINT_T0);
       acc[r] = _mm256_fmadd_ps(load_bf16(p), x0, acc[r]);
       acc2[r] = _mm256_fmadd_ps(load_bf16(p + 8), x1, acc2[r]);
     }
@@ -85,7 +85,8 @@ GPTOSS_AVX2 inline void gemv_mxfp4_rows(const std::uint8_t* blocks, const std::u
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const std::uint8_t* q = blocks + (std::int64_t(r) * nb + b) * mxfp4::block_bytes;
-      _mm_prefetch(reinterpret_cast<const char*>(q) + prefetch_ahead, _MM_HINT_T0);
+      if (b % 4 == 0)  // one request per 64-byte line
+        _mm_prefetch(reinterpret_cast<const char*>(q + std::int64_t(R) * nb * mxfp4::block_bytes * prefetch_groups), _MM_HINT_T0);
       const __m256i c0 = codes8(q), c1 = codes8(q + 8);
       __m256 part = _mm256_mul_ps(e2m1(c0), x0);
       part = _mm256_fmadd_ps(e2m1(c1), x1, part);
