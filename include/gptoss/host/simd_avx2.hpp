@@ -17,7 +17,10 @@
 
 namespace gptoss::host_detail::avx2 {
 
-inline constexpr int prefetch_groups = 4;  // as in simd_avx512.hpp
+// Row streaming as in simd_avx512.hpp: bf16 rows one at a time, MXFP4 rows two at a time with a
+// prefetch 16 rows ahead.
+inline constexpr int mxfp4_rows_at_once = 2;
+inline constexpr int mxfp4_prefetch_rows = 16;
 
 // All-ones in the first n (<= 8) lanes.
 GPTOSS_AVX2 inline __m256i tail_mask(int n) {
@@ -41,34 +44,21 @@ GPTOSS_AVX2 inline __m256i codes8(const std::uint8_t* q) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)));
 }
 
-template <int R>
-GPTOSS_AVX2 inline void gemv_bf16_rows(const bf16* w, int cols, const float* x, float* y) {
-  __m256 acc[R], acc2[R];
+GPTOSS_AVX2 inline float gemv_bf16_row(const bf16* w, int cols, const float* x) {
+  __m256 acc[4];  // 4 independent FMA chains
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) acc[r] = acc2[r] = _mm256_setzero_ps();
+  for (int a = 0; a < 4; ++a) acc[a] = _mm256_setzero_ps();
   int k = 0;
-  for (; k + 16 <= cols; k += 16) {
-    const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+  for (; k + 32 <= cols; k += 32)
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const bf16* p = w + std::int64_t(r) * cols + k;
-      _mm_prefetch(reinterpret_cast<const char*>(p + std::int64_t(R) * cols * prefetch_groups), _MM_HINT_T0);
-      acc[r] = _mm256_fmadd_ps(load_bf16(p), x0, acc[r]);
-      acc2[r] = _mm256_fmadd_ps(load_bf16(p + 8), x1, acc2[r]);
-    }
-  }
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) {
-    float tail = 0.0f;
-    for (int j = k; j < cols; ++j) tail += to_float(w[std::int64_t(r) * cols + j]) * x[j];
-    y[r] = hsum(_mm256_add_ps(acc[r], acc2[r])) + tail;
-  }
+    for (int a = 0; a < 4; ++a) acc[a] = _mm256_fmadd_ps(load_bf16(w + k + 8 * a), _mm256_loadu_ps(x + k + 8 * a), acc[a]);
+  float tail = 0.0f;
+  for (; k < cols; ++k) tail += to_float(w[k]) * x[k];
+  return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) + tail;
 }
 
 GPTOSS_AVX2 inline void gemv_bf16(const bf16* w, std::int64_t rows, int cols, const float* x, float* y) {
-  std::int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) gemv_bf16_rows<4>(w + r * cols, cols, x, y + r);
-  for (; r < rows; ++r) gemv_bf16_rows<1>(w + r * cols, cols, x, y + r);
+  for (std::int64_t r = 0; r < rows; ++r) y[r] = gemv_bf16_row(w + r * cols, cols, x);
 }
 
 template <int R>
@@ -86,7 +76,7 @@ GPTOSS_AVX2 inline void gemv_mxfp4_rows(const std::uint8_t* blocks, const std::u
     for (int r = 0; r < R; ++r) {
       const std::uint8_t* q = blocks + (std::int64_t(r) * nb + b) * mxfp4::block_bytes;
       if (b % 4 == 0)  // one request per 64-byte line
-        _mm_prefetch(reinterpret_cast<const char*>(q + std::int64_t(R) * nb * mxfp4::block_bytes * prefetch_groups), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(q + std::int64_t(mxfp4_prefetch_rows) * nb * mxfp4::block_bytes), _MM_HINT_T0);
       const __m256i c0 = codes8(q), c1 = codes8(q + 8);
       __m256 part = _mm256_mul_ps(e2m1(c0), x0);
       part = _mm256_fmadd_ps(e2m1(c1), x1, part);
@@ -103,7 +93,8 @@ GPTOSS_AVX2 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint8_
                                    const float* xs, float* y) {
   const std::int64_t row_bytes = cols / 2, row_scales = cols / mxfp4::block_elems;
   std::int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) gemv_mxfp4_rows<4>(blocks + r * row_bytes, scales + r * row_scales, cols, xs, y + r);
+  constexpr int R = mxfp4_rows_at_once;
+  for (; r + R <= rows; r += R) gemv_mxfp4_rows<R>(blocks + r * row_bytes, scales + r * row_scales, cols, xs, y + r);
   for (; r < rows; ++r) gemv_mxfp4_rows<1>(blocks + r * row_bytes, scales + r * row_scales, cols, xs, y + r);
 }
 
