@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "cli.hpp"
+#include "gptoss/core/json.hpp"
 #include "gptoss/harmony/requests.hpp"
 #include "gptoss/text/tokenizer.hpp"
 
@@ -28,21 +29,13 @@ int run(const cli::Args& args) {
   const bool render = words[0] == "render";
 
   std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  // Rendering and copying JSON recurse, so absurdly deep input is refused before it can exhaust
-  // the stack; real schemas are a handful of levels deep.
-  constexpr int max_depth = 256;
-  bool too_deep = false;
-  auto limit_depth = [&](int depth, ordered_json::parse_event_t, ordered_json&) {
-    if (depth > max_depth) too_deep = true;
-    return !too_deep;
-  };
+  // Rendering and copying JSON recurse: 256 levels are far more than any real schema needs.
   ordered_json request;
   try {
-    request = ordered_json::parse(input, limit_depth);
-  } catch (const ordered_json::parse_error& e) {
-    return fail("invalid_json", std::string("input is not valid JSON: ") + e.what());
+    request = parse_json<ordered_json>(input, "input", 256);
+  } catch (const format_error& e) {
+    return fail("invalid_json", e.what());
   }
-  if (too_deep) return fail("invalid_json", fmt::format("input is nested deeper than {} levels", max_depth));
   text::Tokenizer tok = args.has("vocab") ? text::Tokenizer::from_file(args.str("vocab"))
                                           : text::Tokenizer::load_default();
   try {

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "fuzz.hpp"
+#include "gptoss/core/json.hpp"
 #include "gptoss/harmony/requests.hpp"
 
 namespace {
@@ -18,16 +19,13 @@ const gptoss::text::Tokenizer& tokenizer() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace gptoss;
   using harmony::ordered_json;
-  // The command refuses input nested deeper than 256 levels before it renders (cmd_harmony.cpp).
-  bool too_deep = false;
-  auto limit_depth = [&](int depth, ordered_json::parse_event_t, ordered_json&) { return !(too_deep |= depth > 256); };
+  // As the command does (cmd_harmony.cpp): input nested deeper than 256 levels is refused.
   ordered_json request;
   try {
-    request = ordered_json::parse(data, data + size, limit_depth);
-  } catch (const ordered_json::parse_error&) {
+    request = parse_json<ordered_json>(std::string_view(reinterpret_cast<const char*>(data), size), "input", 256);
+  } catch (const gptoss::format_error&) {
     return 0;
   }
-  if (too_deep) return 0;
   try {
     const bool parse = request.is_object() && request.contains("input");
     ordered_json out = parse ? harmony::parse_request(tokenizer(), request) : harmony::render_request(tokenizer(), request);

@@ -11,6 +11,7 @@
 
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/core/error.hpp"
+#include "gptoss/core/json.hpp"
 
 namespace gptoss {
 
@@ -32,20 +33,8 @@ inline nlohmann::json read_json_file(const std::filesystem::path& path, std::siz
     text.append(buf, std::size_t(in.gcount()));
     if (text.size() > max_bytes) throw format_error(path.string() + ": larger than " + std::to_string(max_bytes) + " bytes");
   }
-  // Error messages show offending values with dump(), which recurses: absurd nesting is refused
-  // here (real files are a few levels deep) before it can exhaust the stack.
-  constexpr int max_depth = 64;
-  bool too_deep = false;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-      return !(too_deep |= depth > max_depth);
-    });
-  } catch (const nlohmann::json::exception& e) {
-    throw format_error(path.string() + ": not valid JSON: " + e.what());
-  }
-  if (too_deep) throw format_error(path.string() + ": JSON nested deeper than " + std::to_string(max_depth) + " levels");
-  return j;
+  // Error messages show offending values with dump(): 64 levels are far more than a config needs.
+  return parse_json(text, path.string(), 64);
 }
 
 // Looks up a field, following a path of keys ("rope_scaling", "factor"); null when absent.
