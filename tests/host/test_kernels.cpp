@@ -227,6 +227,29 @@ BOOST_AUTO_TEST_CASE(attention_kernels_match_scalar) {
       }
 }
 
+BOOST_AUTO_TEST_CASE(exp_shifted_matches_std_exp) {
+  Random rnd;
+  for (Isa isa : fast_isas())
+    for (int n : {1, 15, 17, 64}) {
+      std::vector<float> s(static_cast<std::size_t>(n) + 1, nan_value);
+      for (int j = 0; j < n; ++j) s[j] = -std::fabs(rnd.floats(1)[0]) * (j % 3 == 0 ? 40.0f : 3.0f) + 2.0f;
+      s[0] = 2.0f;                           // the shift itself: exp(0) = 1
+      if (n > 5) s[5] = -200.0f;             // far below the float range: 0
+      const std::vector<float> in = s;
+      const float sum = kernels_for(isa).exp_shifted(s.data(), n, 2.0f);
+      double want_sum = 0.0;
+      for (int j = 0; j < n; ++j) {
+        const double want = std::exp(double(in[j]) - 2.0);
+        want_sum += want;
+        BOOST_REQUIRE_MESSAGE(std::fabs(s[j] - want) <= 3e-7 * want + 1e-37,
+                              isa_name(isa) << " exp(" << in[j] - 2.0f << ") = " << s[j] << ", not " << want);
+      }
+      BOOST_TEST(s[0] == 1.0f);
+      BOOST_TEST(std::fabs(sum - want_sum) <= 1e-6 * want_sum);
+      BOOST_TEST(std::isnan(s[std::size_t(n)]));
+    }
+}
+
 // The blocked online softmax with sinks against the two-pass definition in double, over more
 // keys than one block and with runs of uneven length.
 BOOST_AUTO_TEST_CASE(group_attention_matches_two_pass_softmax_with_sink) {

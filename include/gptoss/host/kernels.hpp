@@ -26,20 +26,24 @@ struct Kernels {
   decltype(&scalar::gemm_rows) gemm_rows;
   decltype(&scalar::scores) scores;
   decltype(&scalar::accumulate) accumulate;
+  decltype(&scalar::exp_shifted) exp_shifted;
 };
 
-#define GPTOSS_KERNEL_TABLE(ns, isa) \
-  Kernels { isa, ns::gemv_bf16, ns::gemv_mxfp4, ns::widen_bf16, ns::decode_mxfp4, ns::gemm_rows, ns::scores, ns::accumulate }
+#define GPTOSS_KERNEL_TABLE(ns, isa, exp_shifted)                                                          \
+  Kernels {                                                                                                 \
+    isa, ns::gemv_bf16, ns::gemv_mxfp4, ns::widen_bf16, ns::decode_mxfp4, ns::gemm_rows, ns::scores, ns::accumulate, \
+        exp_shifted                                                                                         \
+  }
 
 // The kernels of `isa`, or of the best compiled-in level below it.
 inline const Kernels& kernels_for(Isa isa) {
-  static const Kernels scalar_k = GPTOSS_KERNEL_TABLE(scalar, Isa::scalar);
+  static const Kernels scalar_k = GPTOSS_KERNEL_TABLE(scalar, Isa::scalar, scalar::exp_shifted);
 #if defined(GPTOSS_HAVE_AVX2_KERNELS)
-  static const Kernels avx2_k = GPTOSS_KERNEL_TABLE(avx2, Isa::avx2);
+  static const Kernels avx2_k = GPTOSS_KERNEL_TABLE(avx2, Isa::avx2, scalar::exp_shifted);  // no AVX2 exp yet
   if (isa == Isa::avx2) return avx2_k;
 #endif
 #if defined(GPTOSS_HAVE_AVX512_KERNELS)
-  static const Kernels avx512_k = GPTOSS_KERNEL_TABLE(avx512, Isa::avx512);
+  static const Kernels avx512_k = GPTOSS_KERNEL_TABLE(avx512, Isa::avx512, avx512::exp_shifted);
   if (isa == Isa::avx512) return avx512_k;
 #endif
   return scalar_k;

@@ -42,6 +42,19 @@ GPTOSS_AVX512 inline float hsum(__m512 v) {
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
+// The four lane sums {sum a, sum b, sum c, sum d}, sharing the shuffles of the reduction.
+GPTOSS_AVX512 inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  // Within each 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] and the same for c, d.
+  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  // Within each 128-bit lane: the lane's partial sums of a, b, c, d.
+  __m512 v = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))),
+                           _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))));
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), __mmask8(0xf), v, 0);
+}
+
 // E2M1 codes 0..15 as floats.
 GPTOSS_AVX512 inline __m512 e2m1_table() {
   return _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
@@ -214,10 +227,7 @@ GPTOSS_AVX512 inline void scores(const float* q, const float* k, std::int64_t st
       a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + 2 * stride + d), a2);
       a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + 3 * stride + d), a3);
     }
-    s[j] = hsum(a0) * scale;
-    s[j + 1] = hsum(a1) * scale;
-    s[j + 2] = hsum(a2) * scale;
-    s[j + 3] = hsum(a3) * scale;
+    _mm_storeu_ps(s + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
   }
   for (; j < n; ++j) {
     __m512 a = _mm512_setzero_ps();
@@ -227,6 +237,36 @@ GPTOSS_AVX512 inline void scores(const float* q, const float* k, std::int64_t st
     }
     s[j] = hsum(a) * scale;
   }
+}
+
+// exp(x) for x <= 0: 2^k e^r with k = round(x log2 e) and |r| <= ln2/2 (ln 2 split in two parts so
+// r is exact), e^r by its Taylor series to degree 7 (truncation < 1e-8 relative), and 2^k applied
+// by vscalefps, which flushes to zero below the float range.
+GPTOSS_AVX512 inline __m512 exp_nonpositive(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));  // exp(-104) is below the smallest float
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145752f), x);  // ln2 high part: 16 significant bits
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860677e-6f), r);       // ln2 - high part
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, k);
+}
+
+GPTOSS_AVX512 inline float exp_shifted(float* s, int n, float shift) {
+  __m512 sum = _mm512_setzero_ps();
+  for (int j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(std::min(16, n - j));
+    const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), _mm512_set1_ps(shift)));
+    _mm512_mask_storeu_ps(s + j, m, e);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+  }
+  return hsum(sum);
 }
 
 GPTOSS_AVX512 inline void accumulate(const float* p, const float* v, std::int64_t stride, int n, int dim,

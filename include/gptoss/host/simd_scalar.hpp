@@ -2,6 +2,7 @@
 // the fallback on CPUs without one. Every kernel here states the contract the others implement.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "gptoss/core/bf16.hpp"
@@ -78,6 +79,13 @@ inline void scores(const float* q, const float* k, std::int64_t stride, int n, i
     for (int d = 0; d < dim; ++d) acc += q[d] * k[j * stride + d];
     s[j] = acc * scale;
   }
+}
+
+// Attention: s[j] = exp(s[j] - shift) for n values (all <= shift); returns their sum.
+inline float exp_shifted(float* s, int n, float shift) {
+  float sum = 0.0f;
+  for (int j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - shift));
+  return sum;
 }
 
 // Attention: acc = acc * rescale + sum_j p[j] v_j.

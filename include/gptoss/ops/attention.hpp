@@ -39,7 +39,7 @@ inline constexpr int key_block = 64;
 // Folds a block of n scores into an online softmax (spec 3.3, math::SinkSoftmax): the scores are
 // replaced by their unnormalised weights; returns the factor by which the values accumulated so
 // far must be rescaled (1 when the running maximum did not grow).
-inline float fold_block(math::SinkSoftmax& sm, float* s, int n) {
+inline float fold_block(const host_detail::Kernels& kern, math::SinkSoftmax& sm, float* s, int n) {
   const float block_max = *std::max_element(s, s + n);
   float rescale = 1.0f;
   if (block_max > sm.max) {
@@ -47,7 +47,7 @@ inline float fold_block(math::SinkSoftmax& sm, float* s, int n) {
     sm.sum *= rescale;
     sm.max = block_max;
   }
-  for (int j = 0; j < n; ++j) sm.sum += (s[j] = std::exp(s[j] - sm.max));
+  sm.sum += kern.exp_shifted(s, n, sm.max);
   return rescale;
 }
 
@@ -76,7 +76,7 @@ struct GroupAttention {
     for (int i = 0; i < group; ++i) {
       kern.scores(q + i * dim, keys, stride, n, dim, scale, s);
       math::SinkSoftmax sm{max[i], sum[i]};
-      const float rescale = fold_block(sm, s, n);
+      const float rescale = fold_block(kern, sm, s, n);
       max[i] = sm.max, sum[i] = sm.sum;
       kern.accumulate(s, values, stride, n, dim, rescale, acc + i * dim);
     }
