@@ -215,9 +215,12 @@ BOOST_AUTO_TEST_CASE(bpe_matches_the_reference_definition) {
   const auto& ranks = tiktoken_tokenizer().ranks();
   std::vector<std::string> pieces;
   for (const auto& c : load_cases())
-    if (c.contains("input_hex"))
-      for (auto p : gptoss::text::split_pieces(gptoss::text::utf8::replace_invalid(from_hex(c["input_hex"]))))
+    if (c.contains("input_hex")) {
+      // The pieces are views into the text, which must outlive the loop over them.
+      const std::string text = gptoss::text::utf8::replace_invalid(from_hex(c["input_hex"]));
+      for (auto p : gptoss::text::split_pieces(text))
         if (p.size() <= 600) pieces.emplace_back(p);
+    }
   // Long single pieces on both sides of the linear-scan limit.
   const std::vector<std::string> units = {"ab", "xyz", "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96", "\xD0\xB6\xD0\xB8",
                                           "\xE0\xA4\x95\xE0\xA4\xBF", "q"};

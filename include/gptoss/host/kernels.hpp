@@ -87,13 +87,16 @@ struct Mxfp4Rows {
 // workers (written before a parallel section, read inside it).
 class Scratch {
  public:
+  // One buffer per worker, made up front: workers call get() concurrently, so the set of
+  // buffers must never grow while they run (only each worker's own buffer does).
+  explicit Scratch(int workers = 0) { reserve_workers(workers); }
   float* get(int worker, std::size_t n) {
-    if (buffers_.size() <= std::size_t(worker)) buffers_.resize(worker + 1);
-    auto& b = buffers_[worker];
+    auto& b = buffers_.at(std::size_t(worker));
     if (b.size() < n) b.resize(n);
     return b.data();
   }
-  void reserve_workers(int n) { if (buffers_.size() < std::size_t(n)) buffers_.resize(n); }
+  // Call only when no worker is running.
+  void reserve_workers(int n) { if (buffers_.size() < std::size_t(n)) buffers_.resize(std::size_t(n)); }
   float* shared(std::size_t n) {
     if (shared_.size() < n) shared_.resize(n);
     return shared_.data();

@@ -24,7 +24,7 @@ struct Segment {
 using Trace = std::function<void(std::string_view, int, const float*, std::int64_t, std::int64_t)>;
 
 struct Workspace {
-  explicit Workspace(host_detail::ThreadPool& p) : pool(p) {}
+  explicit Workspace(host_detail::ThreadPool& p) : pool(p), scratch(p.size()) {}
 
   host_detail::ThreadPool& pool;
   host_detail::Scratch scratch;
