@@ -21,6 +21,15 @@ const gptoss::text::Tokenizer& tokenizer() {
   return tok;
 }
 
+// With every special recognised, `<|reserved_200018|>` is an alias of `<|endofprompt|>` (both are
+// id 200018, which decodes to the latter), so the round trip gives back the canonical spelling.
+std::string canonical_specials(std::string text) {
+  const std::string alias = "<|reserved_200018|>", canonical = "<|endofprompt|>";
+  for (std::size_t at = text.find(alias); at != std::string::npos; at = text.find(alias, at + canonical.size()))
+    text.replace(at, alias.size(), canonical);
+  return text;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -34,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(tok.decode(tok.encode_ordinary(in)) == replace_invalid(in));
       break;
     case 1:
-      FUZZ_CHECK(tok.decode(tok.encode_with_all_specials(in)) == replace_invalid(in));
+      FUZZ_CHECK(tok.decode(tok.encode_with_all_specials(in)) == canonical_specials(replace_invalid(in)));
       break;
     case 2:
       try {
