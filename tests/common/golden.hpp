@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/compare.hpp"
 #include "gptoss/core/token.hpp"
 #include "gptoss/io/safetensors.hpp"
 
@@ -42,22 +43,6 @@ class Golden {
   }
   gptoss::io::SafetensorsFile file_;
 };
-
-// Largest |a - b| over each row, relative to the row's largest |b| (the fixture README's measure).
-inline double max_row_relative_error(const float* a, const float* b, std::int64_t rows, std::int64_t cols) {
-  double worst = 0.0;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    double diff = 0.0, scale = 1e-30;
-    for (std::int64_t c = 0; c < cols; ++c) {
-      const double x = a[r * cols + c], y = b[r * cols + c];
-      if (std::isnan(x) || std::isnan(y)) return INFINITY;
-      diff = std::max(diff, std::fabs(x - y));
-      scale = std::max(scale, std::fabs(y));
-    }
-    worst = std::max(worst, diff / scale);
-  }
-  return worst;
-}
 
 // The fixture README's tolerance for float32 code: 1e-4 of the row's largest |logit|.
 inline constexpr double logits_tolerance = 1e-4;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/compare.hpp"
 #include "gptoss/cuda/memory.cuh"
 
 namespace cudatest {
@@ -34,23 +35,6 @@ inline void check(bool ok, const std::string& what, const char* file, int line) 
   if (ok) return;
   ++failures();
   std::printf("  FAILED %s:%d: %s\n", file, line, what.c_str());
-}
-
-// Largest |a - b| over each row relative to the row's largest |b|; NaN anywhere gives infinity,
-// so unwritten (NaN-poisoned) outputs always fail.
-inline double row_error(const float* a, const float* b, std::int64_t rows, std::int64_t cols) {
-  double worst = 0.0;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    double diff = 0.0, scale = 1e-30;
-    for (std::int64_t c = 0; c < cols; ++c) {
-      const double x = a[r * cols + c], y = b[r * cols + c];
-      if (std::isnan(x) || std::isnan(y)) return INFINITY;
-      diff = std::fmax(diff, std::fabs(x - y));
-      scale = std::fmax(scale, std::fabs(y));
-    }
-    worst = std::fmax(worst, diff / scale);
-  }
-  return worst;
 }
 
 inline int run_all(int argc, char** argv) {

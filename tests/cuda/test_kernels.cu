@@ -106,7 +106,7 @@ CT_CASE(rms_norm_matches_host) {
       auto dy = poisoned<float>(x.size());
       cuda_detail::rms_norm(dx.get(), nullptr, T, dg.get(), H, dy.get(), nullptr);
       auto got = download(dy);
-      CT_CHECK(cudatest::row_error(got.data(), want.data(), T, H) < 1e-6, shape({T, H}));
+      CT_CHECK(test::max_row_relative_error(got.data(), want.data(), T, H) < 1e-6, shape({T, H}));
 
       // Gathered rows (the rows whose logits are wanted), in a different order.
       std::vector<int> rows{T - 1, 0};
@@ -114,8 +114,8 @@ CT_CASE(rms_norm_matches_host) {
       auto ds = poisoned<float>(2 * std::size_t(H));
       cuda_detail::rms_norm(dx.get(), dr.get(), 2, dg.get(), H, ds.get(), nullptr);
       auto sel = download(ds);
-      CT_CHECK(cudatest::row_error(sel.data(), want.data() + std::size_t(T - 1) * H, 1, H) < 1e-6, "gathered last");
-      CT_CHECK(cudatest::row_error(sel.data() + H, want.data(), 1, H) < 1e-6, "gathered first");
+      CT_CHECK(test::max_row_relative_error(sel.data(), want.data() + std::size_t(T - 1) * H, 1, H) < 1e-6, "gathered last");
+      CT_CHECK(test::max_row_relative_error(sel.data() + H, want.data(), 1, H) < 1e-6, "gathered first");
     }
 }
 
@@ -146,7 +146,7 @@ CT_CASE(linear_bf16_matches_host) {
       cuda_detail::linear_bf16(Bf16Matrix{dW.get(), s.rows, s.cols}, db.get(), dx.get(), s.cols, s.tokens, dy.get(), s.rows,
                                accumulate, nullptr);
       auto got = download(dy);
-      const double err = cudatest::row_error(got.data(), want.data(), s.tokens, s.rows);
+      const double err = test::max_row_relative_error(got.data(), want.data(), s.tokens, s.rows);
       CT_CHECK(err < 2e-5, shape({s.rows, s.cols, s.tokens}) + (accumulate ? " accumulate" : "") + ": error " +
                                std::to_string(err));
     }
@@ -178,7 +178,7 @@ CT_CASE(rope_matches_host) {
                         nullptr);
       auto got = download(dqkv);
       // cosf/sinf of the device and of glibc may differ in the last bit.
-      CT_CHECK(cudatest::row_error(got.data(), want.data(), T, W) < 1e-5, "D=" + std::to_string(D) + " T=" + std::to_string(T));
+      CT_CHECK(test::max_row_relative_error(got.data(), want.data(), T, W) < 1e-5, "D=" + std::to_string(D) + " T=" + std::to_string(T));
       // v is left alone.
       bool v_same = true;
       for (int t = 0; t < T; ++t)
@@ -285,7 +285,7 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
   cuda_detail::attention(a, T, max_keys, dsinks.get(), dout.get(), nullptr);
   auto got = download(dout);
   std::vector<float> wantf(want.begin(), want.end());
-  const double err = cudatest::row_error(got.data(), wantf.data(), T, Q);
+  const double err = test::max_row_relative_error(got.data(), wantf.data(), T, Q);
   CT_CHECK(err < 1e-5, "heads " + std::to_string(ac.q_heads) + "/" + std::to_string(ac.kv_heads) + " D=" +
                            std::to_string(D) + " window " + std::to_string(ac.window) + " splits " +
                            std::to_string(a.splits) + ": error " + std::to_string(err));
@@ -347,7 +347,7 @@ CT_CASE(route_matches_host_including_ties) {
       cuda_detail::route(dl.get(), T, E, K, di.get(), dw.get(), nullptr);
       CT_CHECK(download(di) == want_idx, "indices E=" + std::to_string(E) + " K=" + std::to_string(K));
       auto got_w = download(dw);
-      CT_CHECK(cudatest::row_error(got_w.data(), want_w.data(), T, K) < 1e-6, "weights");
+      CT_CHECK(test::max_row_relative_error(got_w.data(), want_w.data(), T, K) < 1e-6, "weights");
     }
 }
 
@@ -407,7 +407,7 @@ void run_moe_case(const MoECase& mc) {
                            nullptr);
   auto got_act = download(dact);
   const std::string what = shape({H, I, E, K, T});
-  const double err_act = cudatest::row_error(got_act.data(), want_act.data(), std::int64_t(T) * K, I);
+  const double err_act = test::max_row_relative_error(got_act.data(), want_act.data(), std::int64_t(T) * K, I);
   CT_CHECK(err_act < 2e-5, "mlp1+swiglu " + what + ": error " + std::to_string(err_act));
 
   // MLP2 from the host's activations, so its own error is measured.
@@ -415,7 +415,7 @@ void run_moe_case(const MoECase& mc) {
   cuda_detail::expert_mlp2(dact_host.get(), H, I, T, dchosen.get(), dweight.get(), K, dw2, Bf16Matrix{db2.get(), E, H},
                            dres.get(), nullptr);
   auto got = download(dres);
-  const double err = cudatest::row_error(got.data(), want.data(), T, H);
+  const double err = test::max_row_relative_error(got.data(), want.data(), T, H);
   CT_CHECK(err < 2e-5, "mlp2+combine " + what + ": error " + std::to_string(err));
 }
 
@@ -456,7 +456,7 @@ CT_CASE(mxfp4_decodes_every_code_and_scale) {
   cuda_detail::expert_mlp1(dx.get(), H, I, T, dchosen.get(), K, Mxfp4Experts{dwb.get(), dws.get(), E, 2 * I, H},
                            Bf16Matrix{db.get(), E, 2 * I}, 7.0f, dact.get(), nullptr);
   auto got = download(dact);
-  CT_CHECK(cudatest::row_error(got.data(), want.data(), 1, I) < 1e-6, "decoded products");
+  CT_CHECK(test::max_row_relative_error(got.data(), want.data(), 1, I) < 1e-6, "decoded products");
 }
 
 CT_CASE(argmax_matches_host) {

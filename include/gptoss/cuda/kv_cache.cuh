@@ -11,6 +11,7 @@
 #include "gptoss/core/error.hpp"
 #include "gptoss/core/hd.hpp"
 #include "gptoss/cuda/memory.cuh"
+#include "gptoss/model/kv_cache.hpp"
 
 namespace gptoss {
 namespace cuda_detail {
@@ -74,11 +75,7 @@ class CudaKvCache {
   float* data() const { return buf_.get(); }
   const cuda_detail::KvLayout& layout() const { return layout_; }
 
-  void check_room(std::int64_t n) const {
-    if (n > capacity_ - length_)
-      throw input_error("sequence of " + std::to_string(length_) + " tokens cannot take " + std::to_string(n) +
-                        " more: its capacity is " + std::to_string(capacity_) + " tokens");
-  }
+  void check_room(std::int64_t n) const { check_kv_room(length_, capacity_, n); }
   void advance(std::int64_t n) { length_ += n; }
   void clear() { length_ = 0; }
 

@@ -11,6 +11,13 @@
 
 namespace gptoss {
 
+// Fails, before any work is done, if a sequence of `length` tokens cannot take n more.
+inline void check_kv_room(std::int64_t length, std::int64_t capacity, std::int64_t n) {
+  if (n > capacity - length)
+    throw input_error("sequence of " + std::to_string(length) + " tokens cannot take " + std::to_string(n) +
+                      " more: its capacity is " + std::to_string(capacity) + " tokens");
+}
+
 class KvCache {
  public:
   // capacity: the most tokens this sequence may hold; memory for them is reserved now, so that
@@ -40,11 +47,7 @@ class KvCache {
   const float* value(int layer, std::int64_t pos) const { return layers_[layer].v.data() + slot(layer, pos) * width_; }
 
   // Fails before any work is done if n more tokens do not fit.
-  void check_room(std::int64_t n) const {
-    if (n > capacity_ - length_)
-      throw input_error("sequence of " + std::to_string(length_) + " tokens cannot take " + std::to_string(n) +
-                        " more: its capacity is " + std::to_string(capacity_) + " tokens");
-  }
+  void check_room(std::int64_t n) const { check_kv_room(length_, capacity_, n); }
   void advance(std::int64_t n) { length_ += n; }
   void clear() { length_ = 0; }
 
