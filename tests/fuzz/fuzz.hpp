@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "gptoss/text/tokenizer.hpp"
+
 namespace fuzz {
 
 // One folder per process (fuzzing jobs run side by side), in /dev/shm when there is one: each
@@ -44,5 +46,11 @@ inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
       std::abort();                                                                 \
     }                                                                               \
   } while (0)
+
+// The real o200k_harmony vocabulary, loaded once per process.
+inline const gptoss::text::Tokenizer& tokenizer() {
+  static const auto tok = gptoss::text::Tokenizer::from_file(GPTOSS_FUZZ_VOCAB);
+  return tok;
+}
 
 }  // namespace fuzz

@@ -7,15 +7,6 @@
 #include "gptoss/core/json.hpp"
 #include "gptoss/harmony/requests.hpp"
 
-namespace {
-
-const gptoss::text::Tokenizer& tokenizer() {
-  static const auto tok = gptoss::text::Tokenizer::from_file(GPTOSS_FUZZ_VOCAB);
-  return tok;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace gptoss;
   using harmony::ordered_json;
@@ -28,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     const bool parse = request.is_object() && request.contains("input");
-    ordered_json out = parse ? harmony::parse_request(tokenizer(), request) : harmony::render_request(tokenizer(), request);
+    ordered_json out = parse ? harmony::parse_request(fuzz::tokenizer(), request) : harmony::render_request(fuzz::tokenizer(), request);
     out.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
   } catch (const gptoss::error&) {
   }

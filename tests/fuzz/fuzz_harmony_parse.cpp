@@ -11,15 +11,6 @@
 #include "gptoss/harmony/json.hpp"
 #include "gptoss/harmony/parse.hpp"
 
-namespace {
-
-const gptoss::text::Tokenizer& tokenizer() {
-  static const auto tok = gptoss::text::Tokenizer::from_file(GPTOSS_FUZZ_VOCAB);
-  return tok;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace gptoss;
   using namespace gptoss::harmony;
@@ -35,10 +26,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::optional<std::vector<Message>> whole;
   try {
-    whole = parse_completion(tokenizer(), ids, role, strict);
+    whole = parse_completion(fuzz::tokenizer(), ids, role, strict);
   } catch (const harmony_error&) {
   }
-  StreamParser stream(tokenizer(), role, strict);
+  StreamParser stream(fuzz::tokenizer(), role, strict);
   bool failed = false;
   try {
     for (token_id t : ids) {

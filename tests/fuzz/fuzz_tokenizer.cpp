@@ -16,11 +16,6 @@
 
 namespace {
 
-const gptoss::text::Tokenizer& tokenizer() {
-  static const auto tok = gptoss::text::Tokenizer::from_file(GPTOSS_FUZZ_VOCAB);
-  return tok;
-}
-
 // With every special recognised, `<|reserved_200018|>` is an alias of `<|endofprompt|>` (both are
 // id 200018, which decodes to the latter), so the round trip gives back the canonical spelling.
 std::string canonical_specials(std::string text) {
@@ -36,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace gptoss;
   using text::utf8::replace_invalid;
   if (size == 0) return 0;
-  const auto& tok = tokenizer();
+  const auto& tok = fuzz::tokenizer();
   const std::string_view in = fuzz::as_text(data + 1, size - 1);
   switch (data[0] % 4) {
     case 0:
