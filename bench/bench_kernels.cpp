@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 
 #include "gptoss/config/model_config.hpp"
+#include "gptoss/core/huge_page_allocator.hpp"
 #include "gptoss/host/kernels.hpp"
 #include "gptoss/ops/attention.hpp"
 #include "gptoss/ops/rms_norm.hpp"
@@ -148,51 +149,58 @@ void BM_gemm_mxfp4(benchmark::State& state) {
 }
 BENCHMARK(BM_gemm_mxfp4)->ArgsProduct({{0, 1, 2}, {64}})->Unit(benchmark::kMillisecond);
 
-// Decode attention: one token's 8 query heads of one KV group over `context` cached keys.
+// Decode attention: one token's 64 query heads over `context` cached keys and values, read as
+// whole rows of the cache (8 KV heads x 64 floats) as the model reads them.
 void BM_attention_decode(benchmark::State& state) {
   const Kernels* k = kernels_arg(state);
   if (!k) return;
-  const int group = C.heads_per_kv(), kv = C.kv_width();
+  const int group = C.heads_per_kv(), kv = C.kv_width(), kv_heads = C.num_key_value_heads;
   const std::int64_t context = state.range(1);
-  auto keys = random_floats(context * kv), values = random_floats(context * kv);
-  auto q = random_floats(group * D), sinks = random_floats(group);
-  std::vector<float> scratch(ops::GroupAttention::scratch_floats(group, D)), out(static_cast<std::size_t>(group * D));
-  ops::GroupAttention ga(group, D, scratch.data());
+  using Rows = std::vector<float, HugePageAllocator<float>>;
+  const auto random_rows = [](std::int64_t n) {
+    const auto f = random_floats(n);
+    return Rows(f.begin(), f.end());
+  };
+  const Rows keys = random_rows(context * kv), values = random_rows(context * kv);
+  auto q = random_floats(C.q_width()), sinks = random_floats(C.num_attention_heads);
+  std::vector<float> scratch(ops::TokenAttention::scratch_floats(kv_heads, group, D)), out(std::size_t(C.q_width()));
+  ops::TokenAttention ta{kv_heads, group, D, scratch.data()};
   for (auto _ : state) {
-    ga.start(sinks.data());
+    ta.start(sinks.data());
     for (std::int64_t j = 0; j < context; j += ops::key_block)
-      ga.add(*k, q.data(), keys.data() + j * kv, values.data() + j * kv, kv,
+      ta.add(*k, q.data(), keys.data() + j * kv, values.data() + j * kv, kv,
              int(std::min<std::int64_t>(ops::key_block, context - j)), 0.125f);
-    ga.finish(out.data());
+    ta.finish(out.data());
     benchmark::DoNotOptimize(out.data());
   }
-  state.SetBytesProcessed(state.iterations() * context * D * 2 * std::int64_t(sizeof(float)));
-  state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 4.0 * group * context * D,
+  state.SetBytesProcessed(state.iterations() * context * kv * 2 * std::int64_t(sizeof(float)));
+  state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 4.0 * C.num_attention_heads * context * D,
                                                 benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_attention_decode)->ArgsProduct({{0, 1, 2}, {4096, 32768}});
+BENCHMARK(BM_attention_decode)->ArgsProduct({{0, 1, 2}, {4096, 32768}})->Unit(benchmark::kMillisecond);
 
-// Prefill attention: 512 causal queries (8 heads of one KV group each) over the prompt's keys.
+// Prefill attention: 512 causal queries (all 64 heads each) over the prompt's keys.
 void BM_attention_prefill(benchmark::State& state) {
   const Kernels* k = kernels_arg(state);
   if (!k) return;
-  const int group = C.heads_per_kv(), kv = C.kv_width(), T = int(state.range(1));
+  const int group = C.heads_per_kv(), kv = C.kv_width(), kv_heads = C.num_key_value_heads, T = int(state.range(1));
   auto keys = random_floats(std::int64_t(T) * kv), values = random_floats(std::int64_t(T) * kv);
-  auto q = random_floats(std::int64_t(T) * group * D), sinks = random_floats(group);
-  std::vector<float> scratch(ops::GroupAttention::scratch_floats(group, D)), out(static_cast<std::size_t>(T) * group * D);
-  ops::GroupAttention ga(group, D, scratch.data());
+  auto q = random_floats(std::int64_t(T) * C.q_width()), sinks = random_floats(C.num_attention_heads);
+  std::vector<float> scratch(ops::TokenAttention::scratch_floats(kv_heads, group, D)),
+      out(static_cast<std::size_t>(T) * C.q_width());
+  ops::TokenAttention ta{kv_heads, group, D, scratch.data()};
   for (auto _ : state) {
     for (int t = 0; t < T; ++t) {
-      ga.start(sinks.data());
+      ta.start(sinks.data());
       for (int j = 0; j <= t; j += ops::key_block)
-        ga.add(*k, q.data() + std::int64_t(t) * group * D, keys.data() + std::int64_t(j) * kv,
+        ta.add(*k, q.data() + std::int64_t(t) * C.q_width(), keys.data() + std::int64_t(j) * kv,
                values.data() + std::int64_t(j) * kv, kv, std::min(ops::key_block, t + 1 - j), 0.125f);
-      ga.finish(out.data() + std::int64_t(t) * group * D);
+      ta.finish(out.data() + std::int64_t(t) * C.q_width());
     }
     benchmark::DoNotOptimize(out.data());
   }
   const double pairs = double(T) * (T + 1) / 2;
-  state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 4.0 * group * pairs * D,
+  state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 4.0 * C.num_attention_heads * pairs * D,
                                                 benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_attention_prefill)->ArgsProduct({{0, 1, 2}, {512}})->Unit(benchmark::kMillisecond);

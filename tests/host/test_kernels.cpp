@@ -197,34 +197,51 @@ BOOST_AUTO_TEST_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
 BOOST_AUTO_TEST_CASE(attention_kernels_match_scalar) {
   Random rnd;
   for (Isa isa : fast_isas())
-    for (int dim : {7, 20, 64})
-      for (int n : {1, 5, 64}) {
-        BOOST_TEST_CONTEXT(isa_name(isa) << " dim " << dim << " keys " << n) {
-          const std::int64_t stride = dim + 5;
-          auto q = rnd.floats(std::size_t(dim));
-          auto k = rnd.floats(std::size_t(n * stride));
-          auto p = rnd.floats(std::size_t(n));
-          auto acc0 = rnd.floats(std::size_t(dim));
-          std::vector<float> want(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n) + 1, nan_value), scale(static_cast<std::size_t>(n));
-          scalar::scores(q.data(), k.data(), stride, n, dim, 0.25f, want.data());
-          kernels_for(isa).scores(q.data(), k.data(), stride, n, dim, 0.25f, got.data());
-          for (int j = 0; j < n; ++j)
-            for (int d = 0; d < dim; ++d) scale[j] += 0.25f * std::fabs(q[d] * k[j * stride + d]);
-          check_close(got.data(), want.data(), scale.data(), std::size_t(n), 1e-5);
-          BOOST_TEST(std::isnan(got[std::size_t(n)]));
+    for (int group : {1, 3, 8})
+      for (int dim : {7, 20, 64, 80})
+        for (int n : {1, 5, 17, 64}) {
+          BOOST_TEST_CONTEXT(isa_name(isa) << " group " << group << " dim " << dim << " keys " << n) {
+            const std::int64_t stride = dim + 5;
+            const int s_stride = n + 3;
+            auto q = rnd.floats(std::size_t(group * dim));
+            auto k = rnd.floats(std::size_t(n * stride));
+            // Scores: each against the sum of its products' magnitudes; untouched padding stays NaN.
+            std::vector<float> want(std::size_t(group * s_stride), nan_value), got(want), scale(want.size());
+            std::vector<float> max_want(static_cast<std::size_t>(group)), max_got(static_cast<std::size_t>(group) + 1, nan_value);
+            scalar::scores(q.data(), group, dim, k.data(), stride, n, 0.25f, want.data(), s_stride, max_want.data());
+            kernels_for(isa).scores(q.data(), group, dim, k.data(), stride, n, 0.25f, got.data(), s_stride, max_got.data());
+            for (int i = 0; i < group; ++i) {
+              float m = -INFINITY;
+              for (int j = 0; j < n; ++j) {
+                for (int d = 0; d < dim; ++d) scale[i * s_stride + j] += 0.25f * std::fabs(q[i * dim + d] * k[j * stride + d]);
+                m = std::max(m, got[i * s_stride + j]);
+              }
+              BOOST_TEST(max_got[i] == m);  // the kernel's maximum is that of its own scores
+              check_close(got.data() + i * s_stride, want.data() + i * s_stride, scale.data() + i * s_stride,
+                          std::size_t(n), 1e-5);
+              for (int j = n; j < s_stride; ++j) BOOST_TEST(std::isnan(got[i * s_stride + j]));
+            }
+            BOOST_TEST(std::isnan(max_got[std::size_t(group)]));
 
-          std::vector<float> acc_want(acc0), acc_got(acc0), ascale(static_cast<std::size_t>(dim));
-          acc_got.push_back(nan_value);
-          scalar::accumulate(p.data(), k.data(), stride, n, dim, 0.5f, acc_want.data());
-          kernels_for(isa).accumulate(p.data(), k.data(), stride, n, dim, 0.5f, acc_got.data());
-          for (int d = 0; d < dim; ++d) {
-            ascale[d] = 0.5f * std::fabs(acc0[d]);
-            for (int j = 0; j < n; ++j) ascale[d] += std::fabs(p[j] * k[j * stride + d]);
+            // Values: acc_i * rescale_i + sum_j p_ij v_j, each head with its own rescale.
+            auto p = rnd.floats(std::size_t(group * s_stride));
+            auto acc0 = rnd.floats(std::size_t(group * dim));
+            std::vector<float> rescale(static_cast<std::size_t>(group));
+            for (int i = 0; i < group; ++i) rescale[i] = i % 2 ? 1.0f : 0.5f / float(i + 1);
+            std::vector<float> acc_want(acc0), acc_got(acc0), ascale(acc0.size());
+            acc_got.push_back(nan_value);
+            scalar::accumulate(p.data(), s_stride, group, dim, k.data(), stride, n, rescale.data(), acc_want.data());
+            kernels_for(isa).accumulate(p.data(), s_stride, group, dim, k.data(), stride, n, rescale.data(), acc_got.data());
+            for (int i = 0; i < group; ++i)
+              for (int d = 0; d < dim; ++d) {
+                float& sc = ascale[i * dim + d];
+                sc = rescale[i] * std::fabs(acc0[i * dim + d]);
+                for (int j = 0; j < n; ++j) sc += std::fabs(p[i * s_stride + j] * k[j * stride + d]);
+              }
+            check_close(acc_got.data(), acc_want.data(), ascale.data(), acc0.size(), 1e-5);
+            BOOST_TEST(std::isnan(acc_got[acc0.size()]));
           }
-          check_close(acc_got.data(), acc_want.data(), ascale.data(), std::size_t(dim), 1e-5);
-          BOOST_TEST(std::isnan(acc_got[std::size_t(dim)]));
         }
-      }
 }
 
 BOOST_AUTO_TEST_CASE(exp_shifted_matches_std_exp) {

@@ -67,6 +67,42 @@ BOOST_AUTO_TEST_CASE(long_sequence_matches_reference) {
   }
 }
 
+// Decoding after 4152 tokens: a call of few tokens splits each token's keys into runs of
+// ops::keys_per_item, attended to separately (by any worker) and merged. Three tokens in one
+// call, then five decode steps, against the reference, with the same logits for 1 and 3 threads.
+BOOST_AUTO_TEST_CASE(decoding_at_long_context_matches_reference) {
+  auto tokens = golden().tokens("long.tokens");
+  auto positions = golden().tokens("long.positions");
+  auto expect = golden().floats("long.logits_fp32");
+  const std::size_t prompt = 4152;
+  static_assert(ops::split_tokens >= 3 && ops::keys_per_item < 4152 / 2);
+  auto expected_row = [&](std::size_t position) {
+    const auto i = std::size_t(std::find(positions.begin(), positions.end(), position) - positions.begin());
+    BOOST_REQUIRE(i < positions.size());
+    return expect.data() + i * 1000;
+  };
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 3}) {
+    auto model = open<tiny_test>("original", {.threads = threads});
+    auto s = model.new_sequence(std::int64_t(tokens.size()));
+    model.prefill(s, std::span(tokens).first(prompt));
+    auto three = model.forward(std::vector<Step>{{s, std::span(tokens).subspan(prompt, 3)}}, Logits::all);
+    for (std::size_t i = 0; i < 3; ++i) {
+      const double err = test::max_row_relative_error(three.data() + i * 1000, expected_row(prompt + i), 1, 1000);
+      BOOST_TEST(err < test::logits_tolerance, "position " << prompt + i << ": relative error " << err);
+    }
+    std::vector<float> all = three;
+    for (std::size_t p = prompt + 3; p < tokens.size(); ++p) {
+      auto got = model.decode(s, tokens[p]);
+      const double err = test::max_row_relative_error(got.data(), expected_row(p), 1, 1000);
+      BOOST_TEST(err < test::logits_tolerance, "position " << p << ": relative error " << err);
+      all.insert(all.end(), got.begin(), got.end());
+    }
+    results.push_back(std::move(all));
+  }
+  BOOST_TEST(results[0] == results[1]);
+}
+
 // Greedy continuation: prefill the prompt, then decode one token at a time with the KV cache.
 BOOST_AUTO_TEST_CASE(greedy_decode_matches_reference) {
   const auto prompt = golden().tokens("greedy.prompt");

@@ -7,7 +7,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
@@ -161,26 +163,85 @@ GPTOSS_AVX2 inline void gemm_rows(const float* w, int rows, int cols, const floa
   if (t < tokens) gemm_all_rows<1>(w, rows, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
 }
 
-GPTOSS_AVX2 inline void scores(const float* q, const float* k, std::int64_t stride, int n, int dim, float scale,
-                               float* s) {
-  for (int j = 0; j < n; ++j) {
-    __m256 a = _mm256_setzero_ps();
-    for (int d = 0; d < dim; d += 8) {
-      const __m256i m = tail_mask(std::min(8, dim - d));
-      a = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, m), _mm256_maskload_ps(k + j * stride + d, m), a);
+// Lane j: the sum of the 8 lanes of a[j] (as hsum16 in simd_avx512.hpp).
+GPTOSS_AVX2 inline __m256 hsum8(const __m256 (&a)[8]) {
+  // 128-bit lane L of each: lane L's partial sums of a[0..3] and a[4..7].
+  const __m256 lo = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 hi = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+// The scores of 8 keys for one query head, as scores16 in simd_avx512.hpp.
+template <std::size_t... J>
+GPTOSS_AVX2 inline __m256 scores8(const float* q, const float* k, std::int64_t stride, int keys, int dim,
+                                  std::index_sequence<J...>) {
+  const float* row[8] = {(k + std::min(int(J), keys - 1) * stride)...};
+  __m256 a[8] = {(void(J), _mm256_setzero_ps())...};
+  for (int d = 0; d < dim; d += 8) {
+    const __m256i dm = tail_mask(std::min(8, dim - d));
+    const __m256 qv = _mm256_maskload_ps(q + d, dm);
+    ((a[J] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(row[J] + d, dm), a[J])), ...);
+  }
+  return hsum8(a);
+}
+
+GPTOSS_AVX2 inline void scores(const float* q, int group, int dim, const float* k, std::int64_t stride, int n,
+                               float scale, float* s, int s_stride, float* block_max) {
+  for (int i = 0; i < group; ++i) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    for (int j0 = 0; j0 < n; j0 += 8) {
+      const int keys = std::min(8, n - j0);
+      const __m256i jm = tail_mask(keys);
+      const __m256 sv = _mm256_mul_ps(scores8(q + i * dim, k + j0 * stride, stride, keys, dim, std::make_index_sequence<8>()),
+                                      _mm256_set1_ps(scale));
+      _mm256_maskstore_ps(s + i * s_stride + j0, jm, sv);
+      m = _mm256_max_ps(m, _mm256_blendv_ps(m, sv, _mm256_castsi256_ps(jm)));
     }
-    s[j] = hsum(a) * scale;
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    block_max[i] = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
   }
 }
 
-GPTOSS_AVX2 inline void accumulate(const float* p, const float* v, std::int64_t stride, int n, int dim, float rescale,
-                                   float* acc) {
-  for (int d = 0; d < dim; d += 8) {
-    const __m256i m = tail_mask(std::min(8, dim - d));
-    __m256 a = _mm256_mul_ps(_mm256_maskload_ps(acc + d, m), _mm256_set1_ps(rescale));
-    for (int j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_maskload_ps(v + j * stride + d, m), a);
-    _mm256_maskstore_ps(acc + d, m, a);
+// Two heads at a time over 32 dimensions: 8 accumulators, 4 value vectors and the weight in 16
+// registers.
+template <int H>
+GPTOSS_AVX2 inline void accumulate_heads(const float* p, int p_stride, int dim, const float* v, std::int64_t stride,
+                                         int n, const float* rescale, float* acc) {
+  for (int d = 0; d < dim; d += 32) {
+    __m256i dm[4];
+#pragma GCC unroll 16
+    for (int c = 0; c < 4; ++c) dm[c] = tail_mask(std::clamp(dim - d - 8 * c, 0, 8));
+    __m256 a[H][4];
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 16
+      for (int c = 0; c < 4; ++c)
+        a[h][c] = _mm256_mul_ps(_mm256_maskload_ps(acc + h * dim + d + 8 * c, dm[c]), _mm256_set1_ps(rescale[h]));
+    for (int j = 0; j < n; ++j) {
+      __m256 vj[4];
+#pragma GCC unroll 16
+      for (int c = 0; c < 4; ++c) vj[c] = _mm256_maskload_ps(v + j * stride + d + 8 * c, dm[c]);
+#pragma GCC unroll 8
+      for (int h = 0; h < H; ++h) {
+        const __m256 pj = _mm256_set1_ps(p[h * p_stride + j]);
+#pragma GCC unroll 16
+        for (int c = 0; c < 4; ++c) a[h][c] = _mm256_fmadd_ps(pj, vj[c], a[h][c]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 16
+      for (int c = 0; c < 4; ++c) _mm256_maskstore_ps(acc + h * dim + d + 8 * c, dm[c], a[h][c]);
   }
+}
+
+GPTOSS_AVX2 inline void accumulate(const float* p, int p_stride, int group, int dim, const float* v,
+                                   std::int64_t stride, int n, const float* rescale, float* acc) {
+  int i = 0;
+  for (; i + 2 <= group; i += 2)
+    accumulate_heads<2>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+  for (; i < group; ++i) accumulate_heads<1>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
 }
 
 }  // namespace gptoss::host_detail::avx2

@@ -10,7 +10,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
@@ -213,29 +215,83 @@ GPTOSS_AVX512 inline void gemm_rows(const float* w, int rows, int cols, const fl
   }
 }
 
-GPTOSS_AVX512 inline void scores(const float* q, const float* k, std::int64_t stride, int n, int dim, float scale,
-                                 float* s) {
-  int j = 0;
-  for (; j + 4 <= n; j += 4) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    const float* kj = k + j * stride;
-    for (int d = 0; d < dim; d += 16) {
-      const __mmask16 m = tail_mask(std::min(16, dim - d));
-      const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
-      a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + d), a0);
-      a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + stride + d), a1);
-      a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + 2 * stride + d), a2);
-      a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kj + 3 * stride + d), a3);
-    }
-    _mm_storeu_ps(s + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
+// Lane j of hsum16: the sum of the 16 lanes of a[j]. A 16 x 16 transpose folded into the
+// additions, 45 operations for 16 sums: pairs, then quads within 128-bit lanes (each 128-bit lane
+// then holds its partial sums of four inputs), then the 128-bit lanes folded together. Written
+// without loops so that the compiler keeps the 16 inputs in registers.
+GPTOSS_AVX512 inline __m512 sum_pairs(__m512 x, __m512 y) {
+  return _mm512_add_ps(_mm512_mask_unpacklo_ps(x, __mmask16(0xffff), x, y), _mm512_mask_unpackhi_ps(x, __mmask16(0xffff), x, y));
+}
+GPTOSS_AVX512 inline __m512 sum_quads(__m512 x, __m512 y) {
+  const __m512d a = _mm512_castps_pd(x), b = _mm512_castps_pd(y);
+  return _mm512_add_ps(_mm512_castpd_ps(_mm512_mask_unpacklo_pd(a, __mmask8(0xff), a, b)),
+                       _mm512_castpd_ps(_mm512_mask_unpackhi_pd(a, __mmask8(0xff), a, b)));
+}
+GPTOSS_AVX512 inline __m512 sum_lanes(__m512 x, __m512 y) {
+  return _mm512_add_ps(_mm512_mask_shuffle_f32x4(x, __mmask16(0xffff), x, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_mask_shuffle_f32x4(x, __mmask16(0xffff), x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+GPTOSS_AVX512 inline __m512 hsum16(const __m512 (&a)[16]) {
+  const __m512 c0 = sum_quads(sum_pairs(a[0], a[1]), sum_pairs(a[2], a[3]));
+  const __m512 c1 = sum_quads(sum_pairs(a[4], a[5]), sum_pairs(a[6], a[7]));
+  const __m512 c2 = sum_quads(sum_pairs(a[8], a[9]), sum_pairs(a[10], a[11]));
+  const __m512 c3 = sum_quads(sum_pairs(a[12], a[13]), sum_pairs(a[14], a[15]));
+  return sum_lanes(sum_lanes(c0, c1), sum_lanes(c2, c3));
+}
+
+GPTOSS_AVX512 inline float hmax(__m512 v) {
+  v = _mm512_max_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  __m128 s = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), __mmask8(0xf), v, 0);
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
+
+// Keys and values are rows of the KV cache, a head's 256 bytes every 2 KB: the hardware prefetcher
+// does not follow them far enough, so the rows of the next block are requested ahead.
+inline constexpr int attention_prefetch_keys = 64;
+GPTOSS_AVX512 inline void prefetch_rows(const float* row, std::int64_t stride, int n, int dim) {
+  for (int j = 0; j < n; ++j)
+    for (int d = 0; d < dim; d += 16) _mm_prefetch(reinterpret_cast<const char*>(row + j * stride + d), _MM_HINT_T0);
+}
+
+// The scores of 16 keys for one query head: one accumulator per key, so every FMA chain is
+// independent, and one transpose (hsum16) for the 16 horizontal sums. Past the last key the last
+// key is read again (the caller masks those lanes out). The accumulators are named through J so
+// that they stay in registers.
+template <std::size_t... J>
+GPTOSS_AVX512 inline __m512 scores16(const float* q, const float* k, std::int64_t stride, int keys, int dim,
+                                     std::index_sequence<J...>) {
+  const float* row[16] = {(k + std::min(int(J), keys - 1) * stride)...};
+  __m512 a[16] = {(void(J), _mm512_setzero_ps())...};
+  int d = 0;
+  for (; d + 16 <= dim; d += 16) {  // unmasked loads fold into the FMAs
+    const __m512 qv = _mm512_loadu_ps(q + d);
+    ((a[J] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(row[J] + d), a[J])), ...);
   }
-  for (; j < n; ++j) {
-    __m512 a = _mm512_setzero_ps();
-    for (int d = 0; d < dim; d += 16) {
-      const __mmask16 m = tail_mask(std::min(16, dim - d));
-      a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, k + j * stride + d), a);
+  if (d < dim) {
+    const __mmask16 dm = tail_mask(dim - d);
+    const __m512 qv = _mm512_maskz_loadu_ps(dm, q + d);
+    ((a[J] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(dm, row[J] + d), a[J])), ...);
+  }
+  return hsum16(a);
+}
+
+GPTOSS_AVX512 inline void scores(const float* q, int group, int dim, const float* k, std::int64_t stride, int n,
+                                 float scale, float* s, int s_stride, float* block_max) {
+  for (int i = 0; i < group; ++i) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int j0 = 0; j0 < n; j0 += 16) {
+      const int keys = std::min(16, n - j0);
+      const float* kj = k + j0 * stride;
+      if (i == 0) prefetch_rows(kj + attention_prefetch_keys * stride, stride, keys, dim);
+      const __mmask16 jm = tail_mask(keys);
+      const __m512 sv = _mm512_mul_ps(scores16(q + i * dim, kj, stride, keys, dim, std::make_index_sequence<16>()),
+                                      _mm512_set1_ps(scale));
+      _mm512_mask_storeu_ps(s + i * s_stride + j0, jm, sv);
+      m = _mm512_mask_max_ps(m, jm, m, sv);
     }
-    s[j] = hsum(a) * scale;
+    block_max[i] = hmax(m);
   }
 }
 
@@ -269,14 +325,55 @@ GPTOSS_AVX512 inline float exp_shifted(float* s, int n, float shift) {
   return hsum(sum);
 }
 
-GPTOSS_AVX512 inline void accumulate(const float* p, const float* v, std::int64_t stride, int n, int dim,
-                                     float rescale, float* acc) {
-  for (int d = 0; d < dim; d += 16) {
-    const __mmask16 m = tail_mask(std::min(16, dim - d));
-    __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, acc + d), _mm512_set1_ps(rescale));
-    for (int j = 0; j < n; ++j) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(m, v + j * stride + d), a);
-    _mm512_mask_storeu_ps(acc + d, m, a);
+// H heads at a time over 64 dimensions (4 x H accumulators): each value row is loaded once for
+// the H heads, and each accumulator takes one FMA per key, so the chains are independent.
+// Masked: whether dim may leave part of the 64 unused (masked loads do not fold into the FMAs).
+template <int H, bool Masked>
+GPTOSS_AVX512 inline void accumulate_heads(const float* p, int p_stride, int dim, const float* v, std::int64_t stride,
+                                           int n, const float* rescale, float* acc) {
+  for (int d = 0; d < dim; d += 64) {
+    __mmask16 dm[4];
+#pragma GCC unroll 16
+    for (int c = 0; c < 4; ++c) dm[c] = Masked ? tail_mask(std::clamp(dim - d - 16 * c, 0, 16)) : __mmask16(0xffff);
+    __m512 a[H][4];
+#pragma GCC unroll 16
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 16
+      for (int c = 0; c < 4; ++c)
+        a[h][c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(dm[c], acc + h * dim + d + 16 * c), _mm512_set1_ps(rescale[h]));
+    if (d == 0) prefetch_rows(v + attention_prefetch_keys * stride, stride, n, dim);
+    for (int j = 0; j < n; ++j) {
+      __m512 vj[4];
+#pragma GCC unroll 16
+      for (int c = 0; c < 4; ++c)
+        vj[c] = Masked ? _mm512_maskz_loadu_ps(dm[c], v + j * stride + d + 16 * c) : _mm512_loadu_ps(v + j * stride + d + 16 * c);
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) {
+        const __m512 pj = _mm512_set1_ps(p[h * p_stride + j]);
+#pragma GCC unroll 16
+        for (int c = 0; c < 4; ++c) a[h][c] = _mm512_fmadd_ps(pj, vj[c], a[h][c]);
+      }
+    }
+#pragma GCC unroll 16
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 16
+      for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(acc + h * dim + d + 16 * c, dm[c], a[h][c]);
   }
+}
+
+GPTOSS_AVX512 inline void accumulate(const float* p, int p_stride, int group, int dim, const float* v,
+                                     std::int64_t stride, int n, const float* rescale, float* acc) {
+  auto heads = [&]<bool Masked>() {
+    int i = 0;
+    for (; i + 4 <= group; i += 4)
+      accumulate_heads<4, Masked>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+    for (; i < group; ++i)
+      accumulate_heads<1, Masked>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+  };
+  if (dim % 64 == 0)
+    heads.template operator()<false>();
+  else
+    heads.template operator()<true>();
 }
 
 }  // namespace gptoss::host_detail::avx512

@@ -72,12 +72,20 @@ inline void gemm_rows(const float* w, int rows, int cols, const float* x, std::i
     }
 }
 
-// Attention: s[j] = scale * (q . k_j) for n keys `stride` floats apart.
-inline void scores(const float* q, const float* k, std::int64_t stride, int n, int dim, float scale, float* s) {
-  for (int j = 0; j < n; ++j) {
-    float acc = 0.0f;
-    for (int d = 0; d < dim; ++d) acc += q[d] * k[j * stride + d];
-    s[j] = acc * scale;
+// Attention over one block of n keys for the `group` query heads that share them (q: group x dim;
+// keys `stride` floats apart): s[i * s_stride + j] = scale * (q_i . k_j), and block_max[i] = the
+// largest of head i's n scores.
+inline void scores(const float* q, int group, int dim, const float* k, std::int64_t stride, int n, float scale,
+                   float* s, int s_stride, float* block_max) {
+  for (int i = 0; i < group; ++i) {
+    float m = -INFINITY;
+    for (int j = 0; j < n; ++j) {
+      float acc = 0.0f;
+      for (int d = 0; d < dim; ++d) acc += q[i * dim + d] * k[j * stride + d];
+      s[i * s_stride + j] = acc * scale;
+      m = std::max(m, acc * scale);
+    }
+    block_max[i] = m;
   }
 }
 
@@ -88,11 +96,16 @@ inline float exp_shifted(float* s, int n, float shift) {
   return sum;
 }
 
-// Attention: acc = acc * rescale + sum_j p[j] v_j.
-inline void accumulate(const float* p, const float* v, std::int64_t stride, int n, int dim, float rescale, float* acc) {
-  for (int d = 0; d < dim; ++d) acc[d] *= rescale;
-  for (int j = 0; j < n; ++j)
-    for (int d = 0; d < dim; ++d) acc[d] += p[j] * v[j * stride + d];
+// Attention, the values of the block: acc_i = acc_i * rescale[i] + sum_j p[i * p_stride + j] v_j for
+// each head i < group (acc: group x dim; values `stride` floats apart).
+inline void accumulate(const float* p, int p_stride, int group, int dim, const float* v, std::int64_t stride, int n,
+                       const float* rescale, float* acc) {
+  for (int i = 0; i < group; ++i) {
+    float* a = acc + i * dim;
+    for (int d = 0; d < dim; ++d) a[d] *= rescale[i];
+    for (int j = 0; j < n; ++j)
+      for (int d = 0; d < dim; ++d) a[d] += p[i * p_stride + j] * v[j * stride + d];
+  }
 }
 
 }  // namespace scalar

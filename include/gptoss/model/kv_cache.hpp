@@ -8,6 +8,7 @@
 
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/core/error.hpp"
+#include "gptoss/core/huge_page_allocator.hpp"
 
 namespace gptoss {
 
@@ -28,7 +29,7 @@ class KvCache {
                         std::to_string(c.max_context()) + "], the model's context");
     for (int l = 0; l < c.num_hidden_layers; ++l) {
       std::int64_t slots = c.is_sliding(l) ? std::min<std::int64_t>(c.sliding_window, capacity) : capacity;
-      layers_.push_back({slots, c.is_sliding(l), std::vector<float>(slots * width_), std::vector<float>(slots * width_)});
+      layers_.push_back({slots, c.is_sliding(l), Rows(slots * width_), Rows(slots * width_)});
     }
   }
 
@@ -52,10 +53,11 @@ class KvCache {
   void clear() { length_ = 0; }
 
  private:
+  using Rows = std::vector<float, HugePageAllocator<float>>;
   struct Layer {
     std::int64_t slots;
     bool ring;
-    std::vector<float> k, v;
+    Rows k, v;
   };
   std::int64_t slot(int layer, std::int64_t pos) const {
     const Layer& l = layers_[layer];

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 
 #include "gptoss/config/model_config.hpp"
@@ -36,31 +37,18 @@ inline KeyRange visible_keys(std::int64_t position, int window) {
 // query head of their group uses them.
 inline constexpr int key_block = 64;
 
-// Folds a block of n scores into an online softmax (spec 3.3, math::SinkSoftmax): the scores are
-// replaced by their unnormalised weights; returns the factor by which the values accumulated so
-// far must be rescaled (1 when the running maximum did not grow).
-inline float fold_block(const host_detail::Kernels& kern, math::SinkSoftmax& sm, float* s, int n) {
-  const float block_max = *std::max_element(s, s + n);
-  float rescale = 1.0f;
-  if (block_max > sm.max) {
-    rescale = std::exp(sm.max - block_max);
-    sm.sum *= rescale;
-    sm.max = block_max;
-  }
-  sm.sum += kern.exp_shifted(s, n, sm.max);
-  return rescale;
-}
-
 // The running state of `group` query heads that share one key/value head: per head the online
-// softmax (max, sum) and the weighted sum of values (acc, group x dim), plus room for one block's
-// scores. All of it lives in caller-provided scratch of scratch_floats(group, dim) floats.
+// softmax (max, sum; spec 3.3, math::SinkSoftmax) and the weighted sum of values (acc, group x dim),
+// plus room for one block's scores. All of it lives in caller-provided scratch of
+// scratch_floats(group, dim) floats.
 struct GroupAttention {
   int group, dim;
-  float *acc, *max, *sum, *s;
+  float *acc, *max, *sum, *block_max, *rescale, *s;
 
-  static std::size_t scratch_floats(int group, int dim) { return std::size_t(group) * (dim + 2) + key_block; }
+  static std::size_t scratch_floats(int group, int dim) { return std::size_t(group) * (dim + 4 + key_block); }
   GroupAttention(int g, int d, float* scratch)
-      : group(g), dim(d), acc(scratch), max(acc + g * d), sum(max + g), s(sum + g) {}
+      : group(g), dim(d), acc(scratch), max(acc + g * d), sum(max + g), block_max(sum + g), rescale(block_max + g),
+        s(rescale + g) {}
 
   // sinks: the group's sink logits, or null for plain softmax.
   void start(const float* sinks) {
@@ -70,15 +58,28 @@ struct GroupAttention {
       max[i] = sm.max, sum[i] = sinks ? sm.sum : 0.0f;
     }
   }
-  // Adds n <= key_block keys and values, `stride` floats apart, for all heads of q (group x dim).
+  // Adds n <= key_block keys and values, `stride` floats apart, for all heads of q (group x dim):
+  // the block's scores become their unnormalised weights exp(s - max), and what was accumulated
+  // before is rescaled when the block raises a head's running maximum.
   void add(const host_detail::Kernels& kern, const float* q, const float* keys, const float* values,
            std::int64_t stride, int n, float scale) {
+    kern.scores(q, group, dim, keys, stride, n, scale, s, key_block, block_max);
     for (int i = 0; i < group; ++i) {
-      kern.scores(q + i * dim, keys, stride, n, dim, scale, s);
-      math::SinkSoftmax sm{max[i], sum[i]};
-      const float rescale = fold_block(kern, sm, s, n);
-      max[i] = sm.max, sum[i] = sm.sum;
-      kern.accumulate(s, values, stride, n, dim, rescale, acc + i * dim);
+      rescale[i] = 1.0f;
+      if (block_max[i] > max[i]) {
+        rescale[i] = std::exp(max[i] - block_max[i]);
+        sum[i] *= rescale[i];
+        max[i] = block_max[i];
+      }
+      sum[i] += kern.exp_shifted(s + i * key_block, n, max[i]);
+    }
+    kern.accumulate(s, key_block, group, dim, values, stride, n, rescale, acc);
+  }
+  // The state of each head, for merge_partial_states: acc (dim floats), max, sum.
+  void save(float* state) const {
+    for (int i = 0; i < group; ++i, state += dim + 2) {
+      std::copy(acc + i * dim, acc + (i + 1) * dim, state);
+      state[dim] = max[i], state[dim + 1] = sum[i];
     }
   }
   // out: group x dim, the normalised outputs.
@@ -89,6 +90,63 @@ struct GroupAttention {
     }
   }
 };
+
+// All query heads of one token: kv_heads groups of GroupAttention side by side, fed whole cache rows
+// (kv_heads x dim floats per key), so that each block of rows is read from memory once.
+struct TokenAttention {
+  int kv_heads, group, dim;
+  float* scratch;
+
+  static std::size_t scratch_floats(int kv_heads, int group, int dim) {
+    return std::size_t(kv_heads) * GroupAttention::scratch_floats(group, dim);
+  }
+  GroupAttention head_group(int g) const {
+    return GroupAttention(group, dim, scratch + std::size_t(g) * GroupAttention::scratch_floats(group, dim));
+  }
+  // sinks: one logit per query head, or null.
+  void start(const float* sinks) {
+    for (int g = 0; g < kv_heads; ++g) head_group(g).start(sinks ? sinks + g * group : nullptr);
+  }
+  // q: the token's queries (kv_heads x group x dim); n <= key_block rows of keys and values.
+  void add(const host_detail::Kernels& kern, const float* q, const float* keys, const float* values,
+           std::int64_t stride, int n, float scale) {
+    for (int g = 0; g < kv_heads; ++g)
+      head_group(g).add(kern, q + g * group * dim, keys + g * dim, values + g * dim, stride, n, scale);
+  }
+  void finish(float* out) const {
+    for (int g = 0; g < kv_heads; ++g) head_group(g).finish(out + g * group * dim);
+  }
+  void save(float* state) const {
+    for (int g = 0; g < kv_heads; ++g) head_group(g).save(state + std::size_t(g) * group * (dim + 2));
+  }
+};
+
+// The outputs of `heads` heads from the states (as GroupAttention::save) of `parts` disjoint runs
+// of their keys: each run's values and sum are rescaled to the largest running maximum.
+inline void merge_partial_states(const float* states, std::int64_t parts, int heads, int dim, float* out) {
+  const std::size_t stride = std::size_t(heads) * (dim + 2);
+  for (int h = 0; h < heads; ++h) {
+    const float* head = states + std::size_t(h) * (dim + 2);
+    float m = -INFINITY;
+    for (std::int64_t p = 0; p < parts; ++p) m = std::max(m, head[p * stride + dim]);
+    float* y = out + h * dim;
+    std::fill(y, y + dim, 0.0f);
+    float sum = 0.0f;
+    for (std::int64_t p = 0; p < parts; ++p) {
+      const float* st = head + p * stride;
+      const float f = st[dim] == -INFINITY ? 0.0f : std::exp(st[dim] - m);
+      sum += st[dim + 1] * f;
+      for (int d = 0; d < dim; ++d) y[d] += st[d] * f;
+    }
+    const float inv = 1.0f / sum;
+    for (int d = 0; d < dim; ++d) y[d] *= inv;
+  }
+}
+
+// Decoding: tokens of a call this few split their keys into items of keys_per_item keys, so that a
+// long context is shared among the workers (and the result does not depend on their number).
+inline constexpr std::int64_t split_tokens = 4;
+inline constexpr std::int64_t keys_per_item = 1024;
 
 template <int Window, bool Sinks = true>
 class Attention {
@@ -125,39 +183,66 @@ class Attention {
     ws.trace("q_rope", layer, q, T, Q);
     ws.trace("k_rope", layer, k, T, KV);
 
-    // One work item is one token and one key/value head: each block of its keys is read once for
-    // all the query heads that share it.
+    // One work item is one token's keys, or for a few tokens (decoding) a chunk of them, for every
+    // key/value head: each block of keys and values is read from memory once, as whole cache rows.
     const int win = window(c);
     const float scale = 1.0f / std::sqrt(float(D));
     const int group = c.heads_per_kv(), Hkv = c.num_key_value_heads;
     const Kernels& kern = kernels();
     std::vector<float>& sinks = Workspace::buffer_vector(ws.sinks, Hq);
     for (int h = 0; h < Hq; ++h) sinks[h] = w.sinks[h];
-    ws.pool.parallel_for(T * Hkv, [&](std::int64_t begin, std::int64_t end, int worker) {
-      GroupAttention ga(group, D, ws.scratch.get(worker, GroupAttention::scratch_floats(group, D)));
-      for (std::int64_t item = begin; item < end; ++item) {
-        const std::int64_t t = item / Hkv;
-        const int g = int(item % Hkv);
+
+    const std::int64_t chunk = T <= split_tokens ? keys_per_item : std::numeric_limits<std::int64_t>::max();
+    std::vector<std::int64_t>& item_first = Workspace::buffer_vector(ws.item_first, T + 1);
+    item_first[0] = 0;
+    for (std::int64_t t = 0; t < T; ++t) {
+      const KeyRange keys = visible_keys(ws.position[t], win);
+      item_first[t + 1] = item_first[t] + (keys.last - keys.first) / chunk + 1;
+    }
+    const std::int64_t items = item_first[T];
+    const std::size_t state_floats = std::size_t(Hq) * (D + 2);  // a head's acc, max and sum
+    float* partial = items > T ? ws.buffer(ws.partial, items * std::int64_t(state_floats)) : nullptr;
+
+    ws.pool.parallel_for(items, [&](std::int64_t begin, std::int64_t end, int worker) {
+      TokenAttention ta{Hkv, group, D, ws.scratch.get(worker, TokenAttention::scratch_floats(Hkv, group, D))};
+      for (std::int64_t i = begin; i < end; ++i) {
+        // Items alternate between the two ends of the batch, so that each worker's contiguous
+        // range holds as many short causal rows as long ones.
+        const std::int64_t item = i % 2 == 0 ? i / 2 : items - 1 - i / 2;
+        const std::int64_t t = std::upper_bound(item_first.begin(), item_first.begin() + T + 1, item) - item_first.begin() - 1;
+        const std::int64_t part = item - item_first[t], parts = item_first[t + 1] - item_first[t];
         const Segment& seg = segments[ws.segment_of[t]];
         const std::int64_t pos = ws.position[t], start = seg.cache->length();
-        const KeyRange keys = visible_keys(pos, win);
+        const KeyRange visible = visible_keys(pos, win);
+        const std::int64_t first = visible.first + part * chunk;
+        const std::int64_t last = visible.last - first < chunk ? visible.last : first + chunk - 1;
         // Keys of this call's tokens are read from k and v; earlier ones from the cache.
         auto row = [&](const float* batch, bool is_key, std::int64_t j) -> const float* {
-          if (j >= start) return batch + (seg.offset + j - start) * KV + g * D;
-          return (is_key ? seg.cache->key(layer, j) : seg.cache->value(layer, j)) + g * D;
+          if (j >= start) return batch + (seg.offset + j - start) * KV;
+          return is_key ? seg.cache->key(layer, j) : seg.cache->value(layer, j);
         };
-        ga.start(Sinks ? sinks.data() + g * group : nullptr);
-        for (std::int64_t j = keys.first; j <= keys.last;) {
+        ta.start(Sinks && part == 0 ? sinks.data() : nullptr);
+        for (std::int64_t j = first; j <= last;) {
           // A run of keys contiguous in memory (the cache's ring wraps, the batch starts anew).
           const float* kj = row(k, true, j);
           int n = 1;
-          while (n < key_block && j + n <= keys.last && row(k, true, j + n) == kj + n * KV) ++n;
-          ga.add(kern, q + t * Q + g * group * D, kj, row(v, false, j), KV, n, scale);
+          while (n < key_block && j + n <= last && row(k, true, j + n) == kj + n * KV) ++n;
+          ta.add(kern, q + t * Q, kj, row(v, false, j), KV, n, scale);
           j += n;
         }
-        ga.finish(o + t * Q + g * group * D);
+        if (parts == 1)
+          ta.finish(o + t * Q);
+        else
+          ta.save(partial + item * state_floats);
       }
     });
+    if (partial)
+      ws.pool.parallel_for(T, [&](std::int64_t begin, std::int64_t end, int) {
+        for (std::int64_t t = begin; t < end; ++t)
+          if (item_first[t + 1] - item_first[t] > 1)
+            merge_partial_states(partial + item_first[t] * state_floats, item_first[t + 1] - item_first[t], Hq, D,
+                                 o + t * Q);
+      });
     ws.trace("attn_heads", layer, o, T, Q);
 
     // Only now may the cache take this call's keys: a ring slot may hold a key still needed above.

@@ -37,7 +37,8 @@ struct Workspace {
   std::vector<float> x, x_norm, delta, q, k, v, o;
   std::vector<float> router, h1, act, expert_out;
   std::vector<float> gathered;
-  std::vector<float> sinks;
+  std::vector<float> sinks, partial;
+  std::vector<std::int64_t> item_first;
   std::vector<int> chosen;
   std::vector<float> route_weight;
   std::vector<std::int64_t> order, expert_first, expert_fill;
