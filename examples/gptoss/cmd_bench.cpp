@@ -84,11 +84,14 @@ int run_bench(const Args& args) {
   const int prompt_len = args.number<int>("prompt", 512);
   const int gen = args.number<int>("gen", 32);
   const int repeat = args.number<int>("repeat", 3);
+  const std::int64_t context = args.number<std::int64_t>("context", 0);
   if (prompt_len < 1 || gen < 1 || repeat < 1) throw usage_error("--prompt, --gen and --repeat must be at least 1");
+  if (context < 0) throw usage_error("--context must not be negative");
   const bool json = args.flag("json");
   auto model = load_model(args);
   const ModelConfig& c = model->config();
-  if (prompt_len + gen > c.max_context()) throw usage_error("--prompt + --gen exceed the model's context");
+  if (context + prompt_len + gen > c.max_context())
+    throw usage_error("--context + --prompt + --gen exceed the model's context");
 
   const auto& cpu = host_detail::cpu_features();
   const char* isa = host_detail::isa_name(host_detail::kernels().isa);
@@ -110,7 +113,8 @@ int run_bench(const Args& args) {
 
   std::vector<double> prefill_rate, decode_rate;
   for (int r = 0; r < repeat; ++r) {
-    auto seq = model->new_sequence(prompt_len + gen);
+    auto seq = model->new_sequence(context + prompt_len + gen);
+    seq.skip(context);
     auto t0 = Clock::now();
     auto last = model->prefill(seq, prompt);
     prefill_rate.push_back(prompt_len / seconds_since(t0));
@@ -126,7 +130,8 @@ int run_bench(const Args& args) {
 
   const double bandwidth = measure_read_bandwidth(threads, std::size_t(1) << 30);
   const double prefill = median(prefill_rate), decode = median(decode_rate);
-  const double bytes = decode_bytes_per_token(c, prompt_len + gen / 2);
+  const std::int64_t decode_context = context + prompt_len + gen / 2;
+  const double bytes = decode_bytes_per_token(c, decode_context);
   const double fraction = decode * bytes / (bandwidth * 1e9);
   if (json) {
     nlohmann::ordered_json out{{"prefill_tokens_per_s", prefill},
@@ -135,6 +140,7 @@ int run_bench(const Args& args) {
                                {"measured_read_GBps", bandwidth},
                                {"decode_bandwidth_fraction", fraction},
                                {"prompt", prompt_len},
+                               {"context", context},
                                {"gen", gen},
                                {"repeat", repeat},
                                {"threads", threads},
@@ -145,7 +151,7 @@ int run_bench(const Args& args) {
     fmt::print("prefill (pp{}):  {:.2f} tokens/s (median of {})\n", prompt_len, prefill, repeat);
     fmt::print("decode (tg{}):   {:.2f} tokens/s (median of {})\n", gen, decode, repeat);
     fmt::print("bytes per decoded token: {:.3f} GB (weights and KV at {} tokens of context)\n", bytes / 1e9,
-               prompt_len + gen / 2);
+               decode_context);
     fmt::print("measured read bandwidth: {:.1f} GB/s ({} threads)\n", bandwidth, threads);
     fmt::print("decode reads {:.1f} GB/s: {:.0f}% of it\n", decode * bytes / 1e9, 100.0 * fraction);
   }
@@ -153,13 +159,16 @@ int run_bench(const Args& args) {
 }
 
 const Register reg{{"bench", "prefill and decode speed against the machine's read bandwidth",
-                    "usage: gptoss bench --model DIR [--prompt 512] [--gen 32] [--repeat 3] [--threads N] [--json]\n\n"
+                    "usage: gptoss bench --model DIR [--prompt 512] [--gen 32] [--repeat 3] [--context 0]\n"
+                    "                    [--threads N] [--json]\n\n"
                     "Prefills --prompt random tokens, then decodes --gen tokens greedily, --repeat times;\n"
                     "prints the median tokens/s of each, the bytes a decode step reads, the streaming read\n"
-                    "bandwidth of --threads threads measured in the same run, and decode's share of it.\n\n" +
+                    "bandwidth of --threads threads measured in the same run, and decode's share of it.\n"
+                    "--context N starts each sequence N positions in, with blank (zero) keys and values in\n"
+                    "the cache instead of a prefill, to measure decoding at a long context.\n\n" +
                         model_options_usage,
                     {"json"},
-                    with_model_options({"prompt", "gen", "repeat"}),
+                    with_model_options({"prompt", "gen", "repeat", "context"}),
                     run_bench}};
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "common/golden.hpp"
 #include "common/run.hpp"
+#include "gptoss/config/model_config.hpp"
 
 namespace {
 
@@ -115,6 +116,34 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_failures_exit_1) {
   BOOST_TEST(r.err.find("token id 1000") != std::string::npos, r.err);
   BOOST_TEST(test::run_cli("--help").exit_code == 0);
   BOOST_TEST(test::run_cli("generate --help").out.find("--temperature") != std::string::npos);
+}
+
+// The report of `gptoss bench --json`, and --context: blank positions before the prompt add
+// exactly their keys and values on the full-attention layers to the bytes a decode step reads.
+BOOST_AUTO_TEST_CASE(bench_reports_json_and_counts_the_context) {
+  const std::string base = "bench --model " + test::tiny_dir + "/original --prompt 8 --gen 2 --repeat 1 --json";
+  nlohmann::json report[2];
+  for (int i : {0, 1}) {
+    auto r = test::run_cli(base + (i ? " --context 1500" : ""));
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    report[i] = nlohmann::json::parse(r.out);
+    for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "decode_bytes_per_token",
+                            "measured_read_GBps", "decode_bandwidth_fraction"})
+      BOOST_TEST(report[i].at(key).get<double>() > 0.0, key);
+    const double fraction = report[i]["decode_tokens_per_s"].get<double>() *
+                            report[i]["decode_bytes_per_token"].get<double>() /
+                            (report[i]["measured_read_GBps"].get<double>() * 1e9);
+    BOOST_TEST(std::abs(report[i]["decode_bandwidth_fraction"].get<double>() - fraction) <= 1e-9 * fraction);
+  }
+  BOOST_TEST(report[1]["context"] == 1500);
+  // The sliding layers' 8 slots are already full at 8 + 1 tokens of context: only the full layers grow.
+  int full_layers = 0;
+  for (int l = 0; l < gptoss::tiny_test.num_hidden_layers; ++l) full_layers += !gptoss::tiny_test.is_sliding(l);
+  BOOST_TEST(full_layers == 2);
+  const double added = 1500.0 * full_layers * 2 /*keys and values*/ * gptoss::tiny_test.kv_width() * sizeof(float);
+  BOOST_TEST(report[1]["decode_bytes_per_token"].get<double>() - report[0]["decode_bytes_per_token"].get<double>() == added);
+  for (const char* bad : {" --context -1", " --context 200000"})
+    BOOST_TEST(test::run_cli(base + bad).exit_code == 2, bad);
 }
 
 // Prompt mode and chat on a random model with the real vocabulary: the plumbing works end to end

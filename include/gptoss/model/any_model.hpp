@@ -20,10 +20,15 @@ class AnySequence {
     virtual ~State() = default;
     virtual std::int64_t length() const = 0;
     virtual std::int64_t capacity() const = 0;
+    virtual void skip(std::int64_t n) = 0;
   };
   explicit AnySequence(std::unique_ptr<State> s) : state_(std::move(s)) {}
   std::int64_t length() const { return state_->length(); }
   std::int64_t capacity() const { return state_->capacity(); }
+  // Moves the sequence n positions on without computing them: their keys and values stay as
+  // the cache holds them (zeros in a new sequence). For measuring decode speed at a long context
+  // without the prefill that would fill it; the model's outputs after it mean nothing.
+  void skip(std::int64_t n) { state_->skip(n); }
   State& state() { return *state_; }
 
  private:
@@ -76,6 +81,10 @@ class ModelAdapter final : public AnyModel {
     explicit State(typename Model::Sequence s) : seq(std::move(s)) {}
     std::int64_t length() const override { return seq.length(); }
     std::int64_t capacity() const override { return seq.capacity(); }
+    void skip(std::int64_t n) override {
+      seq.check_room(n);
+      seq.advance(n);
+    }
     typename Model::Sequence seq;
   };
   Model model_;
