@@ -149,8 +149,8 @@ void BM_gemm_mxfp4(benchmark::State& state) {
 }
 BENCHMARK(BM_gemm_mxfp4)->ArgsProduct({{0, 1, 2}, {64}})->Unit(benchmark::kMillisecond);
 
-// Decode attention: one token's 64 query heads over `context` cached keys and values, read as
-// whole rows of the cache (8 KV heads x 64 floats) as the model reads them.
+// Decode attention: one token's 64 query heads over `context` cached keys and values, laid out by
+// key/value head as the KV cache holds them.
 void BM_attention_decode(benchmark::State& state) {
   const Kernels* k = kernels_arg(state);
   if (!k) return;
@@ -167,9 +167,12 @@ void BM_attention_decode(benchmark::State& state) {
   ops::TokenAttention ta{kv_heads, group, D, scratch.data()};
   for (auto _ : state) {
     ta.start(sinks.data());
-    for (std::int64_t j = 0; j < context; j += ops::key_block)
-      ta.add(*k, q.data(), keys.data() + j * kv, values.data() + j * kv, kv,
-             int(std::min<std::int64_t>(ops::key_block, context - j)), 0.125f);
+    for (int g = 0; g < kv_heads; ++g)
+      for (std::int64_t j = 0; j < context; j += ops::key_block) {
+        const std::int64_t at = (g * context + j) * D;
+        ta.add(*k, g, q.data(), keys.data() + at, values.data() + at,
+               int(std::min<std::int64_t>(ops::key_block, context - j)), 0.125f);
+      }
     ta.finish(out.data());
     benchmark::DoNotOptimize(out.data());
   }
@@ -192,9 +195,12 @@ void BM_attention_prefill(benchmark::State& state) {
   for (auto _ : state) {
     for (int t = 0; t < T; ++t) {
       ta.start(sinks.data());
-      for (int j = 0; j <= t; j += ops::key_block)
-        ta.add(*k, q.data() + std::int64_t(t) * C.q_width(), keys.data() + std::int64_t(j) * kv,
-               values.data() + std::int64_t(j) * kv, kv, std::min(ops::key_block, t + 1 - j), 0.125f);
+      for (int g = 0; g < kv_heads; ++g)
+        for (int j = 0; j <= t; j += ops::key_block) {
+          const std::int64_t at = (std::int64_t(g) * T + j) * D;
+          ta.add(*k, g, q.data() + std::int64_t(t) * C.q_width(), keys.data() + at, values.data() + at,
+                 std::min(ops::key_block, t + 1 - j), 0.125f);
+        }
       ta.finish(out.data() + std::int64_t(t) * C.q_width());
     }
     benchmark::DoNotOptimize(out.data());

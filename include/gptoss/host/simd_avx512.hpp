@@ -247,14 +247,6 @@ GPTOSS_AVX512 inline float hmax(__m512 v) {
   return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
 }
 
-// Keys and values are rows of the KV cache, a head's 256 bytes every 2 KB: the hardware prefetcher
-// does not follow them far enough, so the rows of the next block are requested ahead.
-inline constexpr int attention_prefetch_keys = 64;
-GPTOSS_AVX512 inline void prefetch_rows(const float* row, std::int64_t stride, int n, int dim) {
-  for (int j = 0; j < n; ++j)
-    for (int d = 0; d < dim; d += 16) _mm_prefetch(reinterpret_cast<const char*>(row + j * stride + d), _MM_HINT_T0);
-}
-
 // The scores of 16 keys for one query head: one accumulator per key, so every FMA chain is
 // independent, and one transpose (hsum16) for the 16 horizontal sums. Past the last key the last
 // key is read again (the caller masks those lanes out). The accumulators are named through J so
@@ -284,7 +276,6 @@ GPTOSS_AVX512 inline void scores(const float* q, int group, int dim, const float
     for (int j0 = 0; j0 < n; j0 += 16) {
       const int keys = std::min(16, n - j0);
       const float* kj = k + j0 * stride;
-      if (i == 0) prefetch_rows(kj + attention_prefetch_keys * stride, stride, keys, dim);
       const __mmask16 jm = tail_mask(keys);
       const __m512 sv = _mm512_mul_ps(scores16(q + i * dim, kj, stride, keys, dim, std::make_index_sequence<16>()),
                                       _mm512_set1_ps(scale));
@@ -341,7 +332,6 @@ GPTOSS_AVX512 inline void accumulate_heads(const float* p, int p_stride, int dim
 #pragma GCC unroll 16
       for (int c = 0; c < 4; ++c)
         a[h][c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(dm[c], acc + h * dim + d + 16 * c), _mm512_set1_ps(rescale[h]));
-    if (d == 0) prefetch_rows(v + attention_prefetch_keys * stride, stride, n, dim);
     for (int j = 0; j < n; ++j) {
       __m512 vj[4];
 #pragma GCC unroll 16

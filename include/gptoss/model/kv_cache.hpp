@@ -1,6 +1,7 @@
 // The key/value cache of one sequence. Keys are stored after RoPE. Full-attention layers keep
 // every position; sliding layers keep a ring of `sliding_window` slots (position p in slot p % W),
-// all a sliding layer can ever look at.
+// all a sliding layer can ever look at. A layer's keys are laid out by key/value head, then slot:
+// one head's keys lie one after another, so that attention streams them.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -23,7 +24,8 @@ class KvCache {
  public:
   // capacity: the most tokens this sequence may hold; memory for them is reserved now, so that
   // decoding never allocates.
-  KvCache(const ModelConfig& c, std::int64_t capacity) : capacity_(capacity), width_(c.kv_width()) {
+  KvCache(const ModelConfig& c, std::int64_t capacity)
+      : capacity_(capacity), width_(c.kv_width()), head_dim_(c.head_dim) {
     if (capacity < 1 || capacity > c.max_context())
       throw input_error("sequence capacity " + std::to_string(capacity) + " is outside [1, " +
                         std::to_string(c.max_context()) + "], the model's context");
@@ -42,10 +44,13 @@ class KvCache {
     return n;
   }
 
-  float* key(int layer, std::int64_t pos) { return layers_[layer].k.data() + slot(layer, pos) * width_; }
-  float* value(int layer, std::int64_t pos) { return layers_[layer].v.data() + slot(layer, pos) * width_; }
-  const float* key(int layer, std::int64_t pos) const { return layers_[layer].k.data() + slot(layer, pos) * width_; }
-  const float* value(int layer, std::int64_t pos) const { return layers_[layer].v.data() + slot(layer, pos) * width_; }
+  // The head_dim floats of key/value head `head` at position `pos`.
+  float* key(int layer, int head, std::int64_t pos) { return layers_[layer].k.data() + offset(layer, head, pos); }
+  float* value(int layer, int head, std::int64_t pos) { return layers_[layer].v.data() + offset(layer, head, pos); }
+  const float* key(int layer, int head, std::int64_t pos) const { return layers_[layer].k.data() + offset(layer, head, pos); }
+  const float* value(int layer, int head, std::int64_t pos) const {
+    return layers_[layer].v.data() + offset(layer, head, pos);
+  }
 
   // Fails before any work is done if n more tokens do not fit.
   void check_room(std::int64_t n) const { check_kv_room(length_, capacity_, n); }
@@ -59,13 +64,13 @@ class KvCache {
     bool ring;
     Rows k, v;
   };
-  std::int64_t slot(int layer, std::int64_t pos) const {
+  std::int64_t offset(int layer, int head, std::int64_t pos) const {
     const Layer& l = layers_[layer];
-    return l.ring ? pos % l.slots : pos;
+    return (head * l.slots + (l.ring ? pos % l.slots : pos)) * head_dim_;
   }
 
   std::int64_t capacity_;
-  int width_;
+  int width_, head_dim_;
   std::int64_t length_ = 0;
   std::vector<Layer> layers_;
 };

@@ -91,8 +91,9 @@ struct GroupAttention {
   }
 };
 
-// All query heads of one token: kv_heads groups of GroupAttention side by side, fed whole cache rows
-// (kv_heads x dim floats per key), so that each block of rows is read from memory once.
+// All query heads of one token: kv_heads groups of GroupAttention side by side. Each group reads
+// its own key/value head, whose keys lie one after another in the cache (KvCache's layout), so
+// that a run of them is one stream and a block of 64 stays in L1 for all the group's query heads.
 struct TokenAttention {
   int kv_heads, group, dim;
   float* scratch;
@@ -107,11 +108,11 @@ struct TokenAttention {
   void start(const float* sinks) {
     for (int g = 0; g < kv_heads; ++g) head_group(g).start(sinks ? sinks + g * group : nullptr);
   }
-  // q: the token's queries (kv_heads x group x dim); n <= key_block rows of keys and values.
-  void add(const host_detail::Kernels& kern, const float* q, const float* keys, const float* values,
-           std::int64_t stride, int n, float scale) {
-    for (int g = 0; g < kv_heads; ++g)
-      head_group(g).add(kern, q + g * group * dim, keys + g * dim, values + g * dim, stride, n, scale);
+  // q: the token's queries (kv_heads x group x dim); n <= key_block consecutive keys and values
+  // (dim floats each) of key/value head g.
+  void add(const host_detail::Kernels& kern, int g, const float* q, const float* keys, const float* values, int n,
+           float scale) {
+    head_group(g).add(kern, q + g * group * dim, keys, values, dim, n, scale);
   }
   void finish(float* out) const {
     for (int g = 0; g < kv_heads; ++g) head_group(g).finish(out + g * group * dim);
@@ -183,11 +184,20 @@ class Attention {
     ws.trace("q_rope", layer, q, T, Q);
     ws.trace("k_rope", layer, k, T, KV);
 
+    // This call's keys and values by head, [Hkv][T][D], as the cache holds them.
+    const int group = c.heads_per_kv(), Hkv = c.num_key_value_heads;
+    float* k_heads = ws.buffer(ws.k_heads, T * KV);
+    float* v_heads = ws.buffer(ws.v_heads, T * KV);
+    for (std::int64_t t = 0; t < T; ++t)
+      for (int g = 0; g < Hkv; ++g) {
+        std::memcpy(k_heads + (g * T + t) * D, k + t * KV + g * D, sizeof(float) * D);
+        std::memcpy(v_heads + (g * T + t) * D, v + t * KV + g * D, sizeof(float) * D);
+      }
+
     // One work item is one token's keys, or for a few tokens (decoding) a chunk of them, for every
-    // key/value head: each block of keys and values is read from memory once, as whole cache rows.
+    // key/value head.
     const int win = window(c);
     const float scale = 1.0f / std::sqrt(float(D));
-    const int group = c.heads_per_kv(), Hkv = c.num_key_value_heads;
     const Kernels& kern = kernels();
     std::vector<float>& sinks = Workspace::buffer_vector(ws.sinks, Hq);
     for (int h = 0; h < Hq; ++h) sinks[h] = w.sinks[h];
@@ -216,20 +226,21 @@ class Attention {
         const KeyRange visible = visible_keys(pos, win);
         const std::int64_t first = visible.first + part * chunk;
         const std::int64_t last = visible.last - first < chunk ? visible.last : first + chunk - 1;
-        // Keys of this call's tokens are read from k and v; earlier ones from the cache.
-        auto row = [&](const float* batch, bool is_key, std::int64_t j) -> const float* {
-          if (j >= start) return batch + (seg.offset + j - start) * KV;
-          return is_key ? seg.cache->key(layer, j) : seg.cache->value(layer, j);
+        // Keys of this call's tokens are read from k_heads and v_heads; earlier ones from the cache.
+        auto row = [&](bool is_key, int g, std::int64_t j) -> const float* {
+          if (j >= start) return (is_key ? k_heads : v_heads) + (g * T + seg.offset + j - start) * D;
+          return is_key ? seg.cache->key(layer, g, j) : seg.cache->value(layer, g, j);
         };
         ta.start(Sinks && part == 0 ? sinks.data() : nullptr);
-        for (std::int64_t j = first; j <= last;) {
-          // A run of keys contiguous in memory (the cache's ring wraps, the batch starts anew).
-          const float* kj = row(k, true, j);
-          int n = 1;
-          while (n < key_block && j + n <= last && row(k, true, j + n) == kj + n * KV) ++n;
-          ta.add(kern, q + t * Q, kj, row(v, false, j), KV, n, scale);
-          j += n;
-        }
+        for (int g = 0; g < Hkv; ++g)
+          for (std::int64_t j = first; j <= last;) {
+            // A run of keys contiguous in memory (the cache's ring wraps, the batch starts anew).
+            const float* kj = row(true, g, j);
+            int n = 1;
+            while (n < key_block && j + n <= last && row(true, g, j + n) == kj + n * D) ++n;
+            ta.add(kern, g, q + t * Q, kj, row(false, g, j), n, scale);
+            j += n;
+          }
         if (parts == 1)
           ta.finish(o + t * Q);
         else
@@ -249,8 +260,10 @@ class Attention {
     for (const Segment& seg : segments)
       for (std::int64_t i = 0; i < seg.length; ++i) {
         const std::int64_t pos = seg.cache->length() + i;
-        std::memcpy(seg.cache->key(layer, pos), k + (seg.offset + i) * KV, sizeof(float) * KV);
-        std::memcpy(seg.cache->value(layer, pos), v + (seg.offset + i) * KV, sizeof(float) * KV);
+        for (int g = 0; g < Hkv; ++g) {
+          std::memcpy(seg.cache->key(layer, g, pos), k + (seg.offset + i) * KV + g * D, sizeof(float) * D);
+          std::memcpy(seg.cache->value(layer, g, pos), v + (seg.offset + i) * KV + g * D, sizeof(float) * D);
+        }
       }
 
     matmul(Bf16Rows{w.out}, &w.out_bias, o, Q, int(T), out, H, ws.pool, ws.scratch);

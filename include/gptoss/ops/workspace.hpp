@@ -34,7 +34,7 @@ struct Workspace {
   std::vector<std::int64_t> position;  // per token of the batch
   std::vector<int> segment_of;         // per token: index into the segments
 
-  std::vector<float> x, x_norm, delta, q, k, v, o;
+  std::vector<float> x, x_norm, delta, q, k, v, o, k_heads, v_heads;
   std::vector<float> router, h1, act, expert_out;
   std::vector<float> gathered;
   std::vector<float> sinks, partial;
