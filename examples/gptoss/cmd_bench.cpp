@@ -96,8 +96,7 @@ int run_bench(const Args& args) {
   const auto& cpu = host_detail::cpu_features();
   const char* isa = host_detail::isa_name(host_detail::kernels().isa);
   const int threads = model->threads();
-  if (!json)
-    fmt::print("backend {}, kernels {} (cpu has: {}), {} threads\n", model->backend(), isa, cpu.describe(), threads);
+  if (!json) fmt::print("backend: {}\n", describe_backend(*model));
 
   std::mt19937 rng(7);
   std::vector<token_id> prompt(static_cast<std::size_t>(prompt_len));

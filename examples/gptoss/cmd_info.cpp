@@ -38,7 +38,7 @@ int run_info(const Args& args) {
   fmt::print("context:      {} tokens (YaRN x{} of {})\n", c.max_context(), c.rope_scaling_factor, c.initial_context_length);
   fmt::print("parameters:   {}\n", c.parameter_count());
   fmt::print("weight bytes: {} ({:.2f} GiB) in {} tensors\n", ck.weight_bytes(), double(ck.weight_bytes()) / (1 << 30), ck.tensors().size());
-  fmt::print("threads:      {}\n", model->threads());
+  fmt::print("backend:      {}\n", describe_backend(*model));
   if (args.flag("check")) fmt::print("weights:      all finite (every bf16 value and MXFP4 scale read)\n");
   return 0;
 }

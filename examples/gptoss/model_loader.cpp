@@ -2,6 +2,10 @@
 
 #include <limits>
 
+#include <fmt/core.h>
+
+#include "gptoss/host/kernels.hpp"
+
 namespace gptoss::cli {
 
 std::unique_ptr<AnyModel> load_model(const Args& args) {
@@ -30,6 +34,13 @@ std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint, bool) {
   throw error("this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)");
 }
 #endif
+
+std::string describe_backend(const AnyModel& model) {
+  if (std::string_view(model.backend()) != "cpu") return model.backend();
+  const auto& cpu = host_detail::cpu_features();
+  return fmt::format("cpu, kernels {} (cpu has: {}), {} threads", host_detail::isa_name(host_detail::kernels().isa),
+                     cpu.describe(), model.threads());
+}
 
 std::vector<token_id> token_list(const Args& args, const std::string& name) {
   std::vector<token_id> out;

@@ -27,6 +27,10 @@ inline std::set<std::string> with_model_options(std::set<std::string> own) {
 
 std::unique_ptr<AnyModel> load_model(const Args& args);
 
+// Where the model runs, for reports: "cpu, kernels avx512 (cpu has: avx2 fma ...), 2 threads",
+// or the device's backend name.
+std::string describe_backend(const AnyModel& model);
+
 // Token ids from --tokens 1,2,3, each checked to be a valid id.
 std::vector<token_id> token_list(const Args& args, const std::string& name);
 
