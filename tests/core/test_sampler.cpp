@@ -2,7 +2,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <random>
 
 #include "gptoss/generate/sampler.hpp"
 
@@ -66,4 +68,51 @@ BOOST_AUTO_TEST_CASE(bad_options_are_rejected) {
   BOOST_CHECK_THROW(s.sample(bad), input_error);
   std::vector<float> none;
   BOOST_CHECK_THROW(s.sample(none), input_error);
+}
+
+// TopK against sorting the whole row: ties go to the lower id, NaN is never a candidate, and
+// merging the TopKs of parts of a row gives the TopK of the row.
+BOOST_AUTO_TEST_CASE(top_k_matches_a_full_sort) {
+  std::mt19937 rng(3);
+  std::vector<float> row(5000);
+  for (auto& x : row) x = float(int(rng() % 200)) / 8.0f;  // many ties
+  row[17] = NAN, row[4000] = NAN, row[99] = 1000.0f;
+  std::vector<Candidate> sorted;
+  for (std::size_t i = 0; i < row.size(); ++i)
+    if (!std::isnan(row[i])) sorted.push_back({token_id(i), row[i]});
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Candidate& a, const Candidate& b) { return a.logit > b.logit || (a.logit == b.logit && a.token < b.token); });
+  for (std::size_t k : {1, 2, 50, 4998, 5000}) {
+    TopK whole, a, b;
+    whole.reset(k), a.reset(k), b.reset(k);
+    whole.offer(row, 0);
+    a.offer(std::span(row).first(1234), 0);
+    b.offer(std::span(row).subspan(1234), 1234);
+    a.merge(b);
+    for (const TopK* t : {&whole, &a}) {
+      BOOST_REQUIRE_EQUAL(t->best().size(), std::min(k, sorted.size()));
+      for (std::size_t i = 0; i < t->best().size(); ++i) {
+        BOOST_TEST(t->best()[i].token == sorted[i].token, "k " << k << " rank " << i);
+        BOOST_TEST(t->best()[i].logit == sorted[i].logit);
+      }
+    }
+  }
+}
+
+// Sampling from the row's best candidates (what decode_top_k returns) is the same draw as
+// sampling from the whole row, for greedy and for top-k, with the same seed.
+BOOST_AUTO_TEST_CASE(sampling_the_best_candidates_matches_sampling_the_row) {
+  std::mt19937 rng(5);
+  std::vector<float> row(1000);
+  for (auto& x : row) x = float(rng() % 1000) / 100.0f;
+  for (SamplingOptions o : {SamplingOptions{}, SamplingOptions{.temperature = 0.7f, .top_k = 20, .seed = 9},
+                            SamplingOptions{.temperature = 1.3f, .top_k = 50, .top_p = 0.8f, .min_p = 0.05f, .seed = 2}}) {
+    Sampler from_row(o), from_best(o);
+    BOOST_REQUIRE(from_best.candidates_needed() >= 1);
+    TopK top;
+    top.reset(from_best.candidates_needed());
+    top.offer(row, 0);
+    for (int i = 0; i < 200; ++i) BOOST_TEST(from_row.sample(row) == from_best.sample_best(top.best()));
+  }
+  BOOST_TEST(Sampler({.temperature = 1.0f}).candidates_needed() == 0u);  // no top-k: the whole row
 }

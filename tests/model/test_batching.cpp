@@ -2,7 +2,11 @@
 // same function as one full pass: checked against the full pass on the same model.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cmath>
+
 #include "common/golden.hpp"
+#include "gptoss/model/any_model.hpp"
 #include "gptoss/model/transformer.hpp"
 
 using namespace gptoss;
@@ -54,6 +58,43 @@ BOOST_AUTO_TEST_CASE(several_sequences_in_one_call) {
   auto only_a = model.decode(sa, na), only_b = model.decode(sb, nb);
   BOOST_TEST(test::max_row_relative_error(both.data(), only_a.data(), 1, 1000) < 1e-5);
   BOOST_TEST(test::max_row_relative_error(both.data() + 1000, only_b.data(), 1, 1000) < 1e-5);
+}
+
+// decode_top_k (the unembedding fused with the selection) against the whole logits row of the
+// same step, for 1 and 3 threads, directly and through AnyModel.
+BOOST_AUTO_TEST_CASE(decode_top_k_matches_the_logits_row) {
+  test::Golden golden;
+  auto tokens = golden.tokens("seq2.tokens");
+  for (int threads : {1, 3}) {
+    Transformer<tiny_test> model(io::Checkpoint::open(test::tiny_dir + "/original"), {.threads = threads});
+    auto any = open_model<tiny_test>(io::Checkpoint::open(test::tiny_dir + "/original"), {.threads = threads});
+    auto a = model.new_sequence(64), b = model.new_sequence(64);
+    auto c = any->new_sequence(64);
+    model.prefill(a, std::span(tokens).first(30));
+    model.prefill(b, std::span(tokens).first(30));
+    any->prefill(c, std::span(tokens).first(30));
+    for (std::size_t k : {1, 7, 1000}) {
+      const token_id next = tokens[30 + k % 5];
+      auto row = model.decode(a, next);
+      std::vector<Candidate> want;
+      for (std::size_t i = 0; i < row.size(); ++i) want.push_back({token_id(i), row[i]});
+      std::sort(want.begin(), want.end(), better);
+      std::vector<Candidate> got(k, Candidate{0, NAN}), via_any(k, Candidate{0, NAN});
+      model.decode_top_k(b, next, got);
+      any->decode_top_k(c, next, via_any);
+      for (std::size_t i = 0; i < k; ++i) {
+        BOOST_TEST(got[i].token == want[i].token, "threads " << threads << " k " << k << " rank " << i);
+        BOOST_TEST(got[i].logit == want[i].logit);
+        BOOST_TEST(via_any[i].token == want[i].token);
+      }
+    }
+    BOOST_TEST(b.length() == a.length());
+    std::vector<Candidate> none, too_many(1001);
+    BOOST_CHECK_THROW(model.decode_top_k(b, 1, none), input_error);
+    BOOST_CHECK_THROW(model.decode_top_k(b, 1, too_many), input_error);
+    BOOST_CHECK_THROW(model.decode_top_k(b, 1000, std::span(too_many).first(3)), input_error);
+    BOOST_TEST(b.length() == a.length());  // a failed call leaves the sequence as it was
+  }
 }
 
 BOOST_AUTO_TEST_CASE(sliding_layers_keep_only_the_window) {

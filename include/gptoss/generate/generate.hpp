@@ -48,12 +48,22 @@ std::vector<token_id> generate(Model& model, std::span<const token_id> prompt, c
   std::vector<token_id> out;
   if (opt.max_tokens == 0) return out;
   std::vector<float> logits = model.prefill(seq, prompt);
+  // Greedy and top-k sampling need only the best few candidates: a model that can select them
+  // while unembedding (decode_top_k) need not write the logits row.
+  constexpr bool selects = requires(typename Model::Sequence& s, std::span<Candidate> c) { model.decode_top_k(s, 0, c); };
+  std::vector<Candidate> best(selects ? std::min(sampler.candidates_needed(), logits.size()) : 0);
+  token_id t = sampler.sample(logits);
   for (;;) {
-    const token_id t = sampler.sample(logits);
     out.push_back(t);
     const bool stop = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end();
     if ((on_token && !on_token(t)) || stop || int(out.size()) >= opt.max_tokens) break;
-    model.decode(seq, t, logits);  // reuses the logits buffer: no allocation per token
+    if (best.empty()) {
+      model.decode(seq, t, logits);  // reuses the logits buffer: no allocation per token
+      t = sampler.sample(logits);
+    } else if constexpr (selects) {
+      model.decode_top_k(seq, t, best);
+      t = sampler.sample_best(best);
+    }
   }
   return out;
 }

@@ -13,6 +13,7 @@
 
 #include "gptoss/core/error.hpp"
 #include "gptoss/core/token.hpp"
+#include "gptoss/model/top_k.hpp"
 
 namespace gptoss {
 
@@ -50,22 +51,44 @@ class Sampler {
     if (opt_.temperature == 0.0f) return argmax(logits);
 
     // Candidates sorted by logit, best first (only as many as top-k needs).
+    const std::size_t n = opt_.top_k > 0 ? std::min(std::size_t(opt_.top_k), logits.size()) : logits.size();
     candidates_.resize(logits.size());
-    std::iota(candidates_.begin(), candidates_.end(), token_id(0));
-    auto by_logit = [&](token_id a, token_id b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-    std::size_t n = logits.size();
-    if (opt_.top_k > 0 && std::size_t(opt_.top_k) < n) {
-      n = std::size_t(opt_.top_k);
+    for (std::size_t i = 0; i < logits.size(); ++i) candidates_[i] = {token_id(i), logits[i]};
+    if (n < logits.size())
       std::partial_sort(candidates_.begin(), candidates_.begin() + std::ptrdiff_t(n), candidates_.end(), by_logit);
-    } else {
+    else
       std::sort(candidates_.begin(), candidates_.end(), by_logit);
-    }
-    if (!std::isfinite(logits[candidates_[0]])) throw input_error("cannot sample: the largest logit is not finite");
+    return choose(std::span<const Candidate>(candidates_.data(), n));
+  }
 
+  // How many candidates sample_best() needs (the models' decode_top_k), or 0 when sampling needs
+  // the whole logits row (no top-k limit).
+  std::size_t candidates_needed() const {
+    if (opt_.temperature == 0.0f) return 1;
+    return std::size_t(opt_.top_k);
+  }
+  // The same choice as sample() from the row's best candidates_needed() candidates, best first.
+  token_id sample_best(std::span<const Candidate> best) {
+    if (best.empty() || best.size() < candidates_needed()) throw input_error("too few candidates to sample from");
+    if (opt_.temperature == 0.0f) return best[0].token;
+    return choose(best.first(candidates_needed()));
+  }
+
+ private:
+  // Candidates as sample() orders them: NaN last, then by logit, the lower id first among equals.
+  static bool by_logit(const Candidate& a, const Candidate& b) {
+    if (std::isnan(a.logit) || std::isnan(b.logit)) return !std::isnan(a.logit) && std::isnan(b.logit);
+    return better(a, b);
+  }
+
+  // Samples among candidates sorted best first, after min-p and top-p.
+  token_id choose(std::span<const Candidate> c) {
+    const std::size_t n = c.size();
+    if (!std::isfinite(c[0].logit)) throw input_error("cannot sample: the largest logit is not finite");
     probs_.resize(n);
-    const float top = logits[candidates_[0]];
+    const float top = c[0].logit;
     double sum = 0.0;
-    for (std::size_t i = 0; i < n; ++i) sum += (probs_[i] = std::exp((logits[candidates_[i]] - top) / opt_.temperature));
+    for (std::size_t i = 0; i < n; ++i) sum += (probs_[i] = std::exp((c[i].logit - top) / opt_.temperature));
     // min-p against the most likely token (probability 1/sum after normalisation), then top-p.
     std::size_t keep = n;
     if (opt_.min_p > 0.0f)
@@ -83,14 +106,13 @@ class Sampler {
     const double u = double(rng_() >> 11) * 0x1p-53 * kept;  // uniform in [0, kept)
     double acc = 0.0;
     for (std::size_t i = 0; i < keep; ++i)
-      if ((acc += probs_[i]) > u) return candidates_[i];
-    return candidates_[keep - 1];
+      if ((acc += probs_[i]) > u) return c[i].token;
+    return c[keep - 1].token;
   }
 
- private:
   SamplingOptions opt_;
   std::mt19937_64 rng_;
-  std::vector<token_id> candidates_;
+  std::vector<Candidate> candidates_;
   std::vector<double> probs_;
 };
 

@@ -48,6 +48,7 @@ class AnyModel : public ForwardConveniences<AnyModel, AnySequence> {
   virtual int threads() const = 0;
   virtual AnySequence new_sequence(std::int64_t capacity) = 0;
   virtual void forward(std::span<const Step> steps, Logits which, std::span<float> out) = 0;
+  virtual void decode_top_k(AnySequence& seq, token_id token, std::span<Candidate> best) = 0;
   virtual void set_trace(ops::Trace trace) = 0;
 };
 
@@ -67,16 +68,21 @@ class ModelAdapter final : public AnyModel {
   }
   void forward(std::span<const Step> steps, Logits which, std::span<float> out) override {
     inner_.clear();
-    for (const Step& s : steps) {
-      auto* state = dynamic_cast<State*>(&s.sequence.state());
-      if (!state) throw input_error("a sequence of another model was passed to this model");
-      inner_.push_back({state->seq, s.tokens});
-    }
+    for (const Step& s : steps) inner_.push_back({state_of(s.sequence).seq, s.tokens});
     model_.forward(std::span<const typename Model::Step>(inner_), which, out);
+  }
+  void decode_top_k(AnySequence& seq, token_id token, std::span<Candidate> best) override {
+    model_.decode_top_k(state_of(seq).seq, token, best);
   }
   void set_trace(ops::Trace trace) override { model_.set_trace(std::move(trace)); }
 
  private:
+  struct State;
+  static State& state_of(AnySequence& seq) {
+    auto* state = dynamic_cast<State*>(&seq.state());
+    if (!state) throw input_error("a sequence of another model was passed to this model");
+    return *state;
+  }
   struct State final : AnySequence::State {
     explicit State(typename Model::Sequence s) : seq(std::move(s)) {}
     std::int64_t length() const override { return seq.length(); }

@@ -2,6 +2,7 @@
 // the steps (tokens to append to each sequence), their checks, and the convenience overloads that
 // every model offers on top of its one real forward().
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -10,6 +11,7 @@
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/core/error.hpp"
 #include "gptoss/core/token.hpp"
+#include "gptoss/model/top_k.hpp"
 
 namespace gptoss {
 
@@ -77,6 +79,27 @@ class ForwardConveniences {
   void decode(Sequence& seq, token_id token, std::span<float> logits) {
     Step step{seq, std::span<const token_id>(&token, 1)};
     self().forward(std::span<const Step>(&step, 1), Logits::last, logits);
+  }
+  // One token, then the best best.size() next-token candidates, best first, instead of the logits
+  // row (greedy decoding needs one). This version computes the whole row; the host backend
+  // overrides it with one that never writes the row out.
+  void decode_top_k(Sequence& seq, token_id token, std::span<Candidate> best) {
+    check_top_k(self().config(), best.size());
+    const std::vector<float> logits = decode(seq, token);
+    TopK top;
+    top.reset(best.size());
+    top.offer(logits, 0);
+    copy_top_k(top, best);
+  }
+
+ protected:
+  static void check_top_k(const ModelConfig& c, std::size_t k) {
+    if (k < 1 || k > std::size_t(c.vocab_size))
+      throw input_error("cannot select " + std::to_string(k) + " of " + std::to_string(c.vocab_size) + " candidates");
+  }
+  static void copy_top_k(const TopK& top, std::span<Candidate> best) {
+    if (top.best().size() < best.size()) throw error("the model's logits are NaN: no next token to choose");
+    std::copy(top.best().begin(), top.best().end(), best.begin());
   }
 
  private:

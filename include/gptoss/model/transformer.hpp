@@ -81,6 +81,38 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
   // Appends each step's tokens to its sequence and writes logits to `out` ([rows, vocab]).
   void forward(std::span<const Step> steps, Logits which, std::span<float> out) {
     check_steps(config(), steps, which, out.size());
+    run(steps, which, out);
+  }
+
+  // ForwardConveniences::decode_top_k with the unembedding fused with the selection: each worker
+  // keeps the best candidates of its share of the vocabulary, and no logits row is written.
+  void decode_top_k(KvCache& seq, token_id token, std::span<Candidate> best) {
+    this->check_top_k(config(), best.size());
+    const Step step{seq, std::span<const token_id>(&token, 1)};
+    const std::span<const Step> steps(&step, 1);
+    check_steps(config(), steps, Logits::last, std::size_t(config().vocab_size));
+    worker_top_.resize(std::size_t(pool_->size()));
+    for (TopK& t : worker_top_) t.reset(best.size());
+    select_ = true;
+    struct Reset {
+      bool& flag;
+      ~Reset() { flag = false; }
+    } reset{select_};
+    run(steps, Logits::last, {});
+    for (std::size_t w = 1; w < worker_top_.size(); ++w) worker_top_[0].merge(worker_top_[w]);
+    this->copy_top_k(worker_top_[0], best);
+  }
+
+  // Receives intermediate activations of later calls (embedding, attn_norm, q, k, v, q_rope, k_rope,
+  // attn_heads, attn_residual, mlp_norm, router_logits, expert_indices, expert_weights,
+  // mlp_residual, final_norm). An empty function turns tracing off.
+  void set_trace(ops::Trace trace) {
+    trace_ = std::move(trace);
+    ws_->tracer = trace_ ? &trace_ : nullptr;
+  }
+
+ private:
+  void run(std::span<const Step> steps, Logits which, std::span<float> out) {
     if (steps.empty()) return;
 
     // Run in chunks of at most max_batch_tokens tokens; a long step spans several chunks.
@@ -109,15 +141,6 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
     run_chunk(steps, segments, out_row, which, out);
   }
 
-  // Receives intermediate activations of later calls (embedding, attn_norm, q, k, v, q_rope, k_rope,
-  // attn_heads, attn_residual, mlp_norm, router_logits, expert_indices, expert_weights,
-  // mlp_residual, final_norm). An empty function turns tracing off.
-  void set_trace(ops::Trace trace) {
-    trace_ = std::move(trace);
-    ws_->tracer = trace_ ? &trace_ : nullptr;
-  }
-
- private:
   // Runs one chunk: segments[i] takes chunk_tokens_[i]; segment offsets are assigned here.
   void run_chunk(std::span<const Step>, std::vector<ops::Segment>& segments, const std::vector<std::int64_t>& out_row,
                  Logits which, std::span<float> out) {
@@ -169,12 +192,36 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
     for (std::size_t i = 0; i < segments.size(); ++i) {
       if (out_row[i] < 0) continue;
       const auto& s = segments[i];
+      if (select_) {
+        select_top_k(xn + (s.offset + s.length - 1) * H);
+        continue;
+      }
       const std::int64_t first = which == Logits::all ? s.offset : s.offset + s.length - 1;
       const std::int64_t n = which == Logits::all ? s.length : 1;
       host_detail::matmul(host_detail::Bf16Rows{weights_.unembedding}, nullptr, xn + first * H, H, int(n),
                           out.data() + out_row[i] * V, V, *pool_, ws.scratch);
     }
   }
+
+  // Unembedding of one token, a run of rows at a time into per-worker scratch, each run offered to
+  // the worker's TopK.
+  void select_top_k(const float* x) {
+    const host_detail::Bf16Rows unembedding{weights_.unembedding};
+    const host_detail::Kernels& kern = host_detail::kernels();
+    ops::Workspace& ws = *ws_;
+    pool_->parallel_for(
+        unembedding.rows(),
+        [&](std::int64_t begin, std::int64_t end, int worker) {
+          float* logits = ws.scratch.get(worker, std::size_t(select_rows));
+          for (std::int64_t r = begin; r < end; r += select_rows) {
+            const std::int64_t n = std::min<std::int64_t>(select_rows, end - r);
+            unembedding.gemv(kern, r, n, x, logits);
+            worker_top_[std::size_t(worker)].offer(std::span<const float>(logits, std::size_t(n)), token_id(r));
+          }
+        },
+        host_detail::gemv_grain);
+  }
+  static constexpr int select_rows = 1024;  // 4 KB of logits at a time, in L1
 
   io::Checkpoint ckpt_;
   ModelConfig runtime_config_;
@@ -188,6 +235,8 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
   std::vector<ops::Segment> segments_;
   std::vector<std::int64_t> out_row_;
   std::vector<token_id> tokens_;
+  std::vector<TopK> worker_top_;
+  bool select_ = false;  // decode_top_k: the last token's candidates instead of logits
   ops::Trace trace_;
 };
 
