@@ -13,6 +13,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "gptoss/generate/sampler.hpp"
 #include "gptoss/host/kernels.hpp"
 #include "model_loader.hpp"
 
@@ -76,10 +77,6 @@ double measure_read_bandwidth(int threads, std::size_t bytes) {
   return best;
 }
 
-token_id argmax(const std::vector<float>& logits) {
-  return token_id(std::max_element(logits.begin(), logits.end()) - logits.begin());
-}
-
 int run_bench(const Args& args) {
   const int prompt_len = args.number<int>("prompt", 512);
   const int gen = args.number<int>("gen", 32);
@@ -101,13 +98,13 @@ int run_bench(const Args& args) {
   std::mt19937 rng(7);
   std::vector<token_id> prompt(static_cast<std::size_t>(prompt_len));
   for (auto& t : prompt) t = token_id(rng() % std::uint32_t(c.vocab_size));
-  std::vector<float> logits(std::size_t(c.vocab_size));
+  Candidate best[1];  // greedy decoding, as `gptoss generate` does it: the best token only
 
   // Warm-up: maps the weights in and grows every buffer.
   {
     auto seq = model->new_sequence(prompt_len + gen);
     model->prefill(seq, std::span<const token_id>(prompt.data(), std::min<std::size_t>(prompt.size(), 8)));
-    for (int i = 0; i < 2; ++i) model->decode(seq, prompt[std::size_t(i)], logits);
+    for (int i = 0; i < 2; ++i) model->decode_top_k(seq, prompt[std::size_t(i)], best);
   }
 
   std::vector<double> prefill_rate, decode_rate;
@@ -117,11 +114,11 @@ int run_bench(const Args& args) {
     auto t0 = Clock::now();
     auto last = model->prefill(seq, prompt);
     prefill_rate.push_back(prompt_len / seconds_since(t0));
-    token_id next = argmax(last);
+    token_id next = argmax(last);  // sampler.hpp's
     t0 = Clock::now();
     for (int i = 0; i < gen; ++i) {
-      model->decode(seq, next, logits);
-      next = argmax(logits);
+      model->decode_top_k(seq, next, best);
+      next = best[0].token;
     }
     decode_rate.push_back(gen / seconds_since(t0));
     if (!json) fmt::print("  repeat {}: prefill {:.2f} tok/s, decode {:.2f} tok/s\n", r + 1, prefill_rate.back(), decode_rate.back());
