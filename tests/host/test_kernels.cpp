@@ -4,7 +4,9 @@
 #define BOOST_TEST_MODULE host_kernels
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <vector>
@@ -22,8 +24,8 @@ const float nan_value = std::numeric_limits<float>::quiet_NaN();
 // The instruction sets to test: every one above scalar that is compiled in and that the CPU has.
 std::vector<Isa> fast_isas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::avx2, Isa::avx512})
-    if (isa <= cpu_features().best() && kernels_for(isa).isa == isa) out.push_back(isa);
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::neon})
+    if (cpu_features().supports(isa) && kernels_for(isa).isa == isa) out.push_back(isa);
   return out;
 }
 
@@ -77,7 +79,33 @@ BOOST_AUTO_TEST_CASE(choose_isa_can_only_lower_the_cpu_level) {
   f.avx512f = f.avx512bw = f.avx512vl = true;
   BOOST_TEST((choose_isa(f, nullptr) == Isa::avx512));
   BOOST_TEST((choose_isa(f, "avx2") == Isa::avx2));
+  BOOST_TEST((choose_isa(f, "neon") == Isa::avx512));  // not an x86 level
   BOOST_TEST((kernels_for(Isa::scalar).isa == Isa::scalar));
+
+  CpuFeatures arm;
+  arm.neon = true;
+  BOOST_TEST((choose_isa(arm, nullptr) == Isa::neon));
+  BOOST_TEST((choose_isa(arm, "scalar") == Isa::scalar));
+  BOOST_TEST((choose_isa(arm, "avx2") == Isa::neon));
+  BOOST_TEST((choose_isa(arm, "avx512") == Isa::neon));
+  BOOST_TEST(arm.describe() == "neon");
+}
+
+// The SIMD paths a build for this CPU must have, so that the comparisons below cannot pass by
+// testing nothing.
+BOOST_AUTO_TEST_CASE(this_cpu_has_its_simd_kernels) {
+  const std::vector<Isa> isas = fast_isas();
+  auto has = [&](Isa isa) { return std::find(isas.begin(), isas.end(), isa) != isas.end(); };
+#if defined(__aarch64__)
+  BOOST_TEST(cpu_features().neon);
+  BOOST_TEST(has(Isa::neon));
+  BOOST_TEST((active_isa() == Isa::neon || std::getenv("GPTOSS_ISA")));
+#endif
+#if defined(__x86_64__)
+  if (cpu_features().supports(Isa::avx2)) BOOST_TEST(has(Isa::avx2));
+  if (cpu_features().supports(Isa::avx512)) BOOST_TEST(has(Isa::avx512));
+#endif
+  BOOST_TEST((kernels_for(Isa::neon).isa == (has(Isa::neon) ? Isa::neon : Isa::scalar)));
 }
 
 BOOST_AUTO_TEST_CASE(gemv_bf16_matches_scalar) {
@@ -166,12 +194,32 @@ BOOST_AUTO_TEST_CASE(widening_and_decoding_are_exact) {
     }
 }
 
+// Every byte (two codes) under every finite scale, bit for bit: the SIMD decoders' value tables,
+// signed zeros and the subnormal scale 2^-127 included.
+BOOST_AUTO_TEST_CASE(decoding_is_exact_for_every_byte_and_scale) {
+  const int blocks_per_scale = 256 / mxfp4::block_bytes, scales = 255;  // 255 is NaN, rejected on load
+  std::vector<std::uint8_t> q(std::size_t(scales) * 256), s(std::size_t(scales) * blocks_per_scale);
+  for (std::size_t i = 0; i < q.size(); ++i) q[i] = std::uint8_t(i);
+  for (std::size_t b = 0; b < s.size(); ++b) s[b] = std::uint8_t(b / blocks_per_scale);
+  const std::size_t n = s.size() * mxfp4::block_elems;
+  std::vector<float> want(n);
+  mxfp4::decode_row(q.data(), s.data(), n, want.data());
+  for (Isa isa : fast_isas()) {
+    std::vector<float> got(n + 1, nan_value);
+    kernels_for(isa).decode_mxfp4(q.data(), s.data(), std::int64_t(n), got.data());
+    for (std::size_t i = 0; i < n; ++i)
+      BOOST_REQUIRE_MESSAGE(bits_of_float(got[i]) == bits_of_float(want[i]),
+                            isa_name(isa) << " value " << i << ": " << got[i] << " vs " << want[i]);
+    BOOST_TEST(std::isnan(got[n]));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
   Random rnd;
   for (Isa isa : fast_isas())
     for (int rows : {1, 3, 5, 9})
-      for (int cols : {5, 16, 33, 200})
-        for (int tokens : {1, 2, 5, 6, 7, 13}) {
+      for (int cols : {3, 5, 16, 33, 200})
+        for (int tokens : {1, 2, 4, 5, 6, 7, 13}) {
           BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols << " tokens " << tokens) {
             const std::int64_t xs = cols + 3, ys = rows + 2;  // strides wider than the data
             auto w = rnd.floats(std::size_t(rows) * cols);
@@ -275,8 +323,8 @@ BOOST_AUTO_TEST_CASE(group_attention_matches_two_pass_softmax_with_sink) {
   auto q = rnd.floats(group * dim), k = rnd.floats(keys * dim), v = rnd.floats(keys * dim);
   for (auto& x : q) x *= 3.0f;  // peaked weights, so the running maximum changes often
   const std::vector<float> sinks = {0.5f, -1.0f, 4.0f};
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
-    if (isa > cpu_features().best()) continue;
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
+    if (!cpu_features().supports(isa)) continue;
     std::vector<float> scratch(ops::GroupAttention::scratch_floats(group, dim)), out(group * dim + 1, nan_value);
     ops::GroupAttention ga(group, dim, scratch.data());
     ga.start(sinks.data());

@@ -11,6 +11,7 @@
 #include "gptoss/host/cpu_features.hpp"
 #include "gptoss/host/simd_avx2.hpp"
 #include "gptoss/host/simd_avx512.hpp"
+#include "gptoss/host/simd_neon.hpp"
 #include "gptoss/host/simd_scalar.hpp"
 #include "gptoss/host/thread_pool.hpp"
 
@@ -45,6 +46,17 @@ inline const Kernels& kernels_for(Isa isa) {
 #if defined(GPTOSS_HAVE_AVX512_KERNELS)
   static const Kernels avx512_k = GPTOSS_KERNEL_TABLE(avx512, Isa::avx512, avx512::exp_shifted);
   if (isa == Isa::avx512) return avx512_k;
+#endif
+#if defined(GPTOSS_HAVE_NEON_KERNELS)
+  // The products in NEON; the attention entries stay the scalar ones (no NEON versions yet).
+  static const Kernels neon_k = [] {
+    Kernels k = scalar_k;
+    k.isa = Isa::neon;
+    k.gemv_bf16 = neon::gemv_bf16, k.gemv_mxfp4 = neon::gemv_mxfp4, k.widen_bf16 = neon::widen_bf16;
+    k.decode_mxfp4 = neon::decode_mxfp4, k.gemm_rows = neon::gemm_rows;
+    return k;
+  }();
+  if (isa == Isa::neon) return neon_k;
 #endif
   return scalar_k;
 }
