@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds gptoss and runs every test through ctest, then (CI's hostile-input stages, issue 7) the
-# test suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and every libFuzzer
-# target for GPTOSS_FUZZ_SECONDS (default 60) each. Any failure, sanitizer report, leak or fuzzer
-# crash fails the script. GPTOSS_QUICK=1 stops after the first stage.
+# Builds gptoss and runs every test through ctest; then the tests cross-compiled for aarch64 (the
+# NEON kernels) and run under qemu-user; then (CI's hostile-input stages, issue 7) the test suite
+# again under AddressSanitizer + UndefinedBehaviorSanitizer, and every libFuzzer target for
+# GPTOSS_FUZZ_SECONDS (default 60) each. Any failure, sanitizer report, leak or fuzzer crash fails
+# the script. GPTOSS_QUICK=1 stops after the first stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -10,6 +11,19 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
 [[ "${GPTOSS_QUICK:-0}" == 1 ]] && exit 0
+
+# aarch64: Debian's cross compiler, every test program run through qemu-user (the toolchain
+# file's emulator). This stage comes first after the native one: it is the one most likely to
+# fail on a change that passed natively (another ISA's kernels, char signedness, alignment).
+# Left out: the `long` golden cases (4000-token prefills, minutes each under the emulator; the
+# shorter golden cases run the same kernels), and the packaging tests, which build and run a
+# consumer for the build machine, not for the target. No benchmarks: Google Benchmark has no
+# target library here, and timings under an emulator mean nothing.
+cmake -S . -B build-aarch64 -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" \
+  -DGPTOSS_BUILD_BENCH=OFF -DGPTOSS_CUDA=OFF
+cmake --build build-aarch64 -j "$jobs"
+ctest --test-dir build-aarch64 --output-on-failure -j "$jobs" --timeout 900 -LE long \
+  -E '^(install_and_find_package|add_subdirectory)$'
 
 # The same tests with sanitizers; the benchmarks are left out (they test speed, not safety).
 # A report aborts the process (-fno-sanitize-recover), which fails its test.
