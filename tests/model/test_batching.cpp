@@ -3,6 +3,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cmath>
 
 #include "common/golden.hpp"
@@ -10,6 +13,24 @@
 #include "gptoss/model/transformer.hpp"
 
 using namespace gptoss;
+
+// Counts the heap allocations of this program while `counting` is set.
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+}  // namespace
+// GCC pairs the new-expressions it inlines with these and warns that free() does not match `new`;
+// here it does, since this operator new allocates with malloc.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void* operator new(std::size_t n) {
+  if (counting) ++allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 
 BOOST_AUTO_TEST_CASE(chunked_prefill_and_decode_match_one_pass) {
@@ -95,6 +116,27 @@ BOOST_AUTO_TEST_CASE(decode_top_k_matches_the_logits_row) {
     BOOST_CHECK_THROW(model.decode_top_k(b, 1000, std::span(too_many).first(3)), input_error);
     BOOST_TEST(b.length() == a.length());  // a failed call leaves the sequence as it was
   }
+}
+
+// After a first step, decoding allocates nothing, through either decode call, while the context
+// grows past the points where attention splits the keys into more runs (multiples of 1024).
+BOOST_AUTO_TEST_CASE(decoding_allocates_nothing) {
+  Transformer<tiny_test> model(io::Checkpoint::open(test::tiny_dir + "/original"), {.threads = 2});
+  auto seq = model.new_sequence(2200);
+  std::vector<token_id> prompt(1000);
+  for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = token_id(i * 7 % 1000);
+  model.prefill(seq, prompt);
+  std::vector<float> logits(1000);
+  std::vector<Candidate> best(3);
+  model.decode(seq, 1, logits);
+  model.decode_top_k(seq, 2, best);
+  counting = true;
+  while (seq.length() < 2100) {
+    model.decode(seq, token_id(seq.length() % 1000), logits);
+    model.decode_top_k(seq, best[0].token, best);
+  }
+  counting = false;
+  BOOST_TEST(allocations.load() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(sliding_layers_keep_only_the_window) {

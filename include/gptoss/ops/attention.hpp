@@ -211,7 +211,10 @@ class Attention {
     }
     const std::int64_t items = item_first[T];
     const std::size_t state_floats = std::size_t(Hq) * (D + 2);  // a head's acc, max and sum
-    float* partial = items > T ? ws.buffer(ws.partial, items * std::int64_t(state_floats)) : nullptr;
+    // Sized for the longest context by the first decoding call, so that decoding does not allocate
+    // as the context grows.
+    const std::int64_t most_items = split_tokens * ((c.max_context() + keys_per_item - 1) / keys_per_item);
+    float* partial = T <= split_tokens ? ws.buffer(ws.partial, most_items * std::int64_t(state_floats)) : nullptr;
 
     ws.pool.parallel_for(items, [&](std::int64_t begin, std::int64_t end, int worker) {
       TokenAttention ta{Hkv, group, D, ws.scratch.get(worker, TokenAttention::scratch_floats(Hkv, group, D))};
@@ -247,7 +250,7 @@ class Attention {
           ta.save(partial + item * state_floats);
       }
     });
-    if (partial)
+    if (items > T)
       ws.pool.parallel_for(T, [&](std::int64_t begin, std::int64_t end, int) {
         for (std::int64_t t = begin; t < end; ++t)
           if (item_first[t + 1] - item_first[t] > 1)
