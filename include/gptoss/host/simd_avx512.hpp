@@ -34,15 +34,29 @@ GPTOSS_AVX512 inline __m512 widen16(__m256i h) { return _mm512_castsi512_ps(_mm5
 GPTOSS_AVX512 inline __m512 load_bf16(const bf16* p) { return widen16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 GPTOSS_AVX512 inline __m512 load_bf16(const bf16* p, __mmask16 m) { return widen16(_mm256_maskz_loadu_epi16(m, p)); }
 GPTOSS_AVX512 inline __mmask16 tail_mask(int n) { return __mmask16((1u << n) - 1); }
-// Sum of the 16 lanes. The masked shuffles name their pass-through operand: the unmasked ones
-// (and _mm512_reduce_add_ps) pass an undefined one, which GCC 12 warns about.
-GPTOSS_AVX512 inline float hsum(__m512 v) {
-  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  __m128 s = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), __mmask8(0xf), v, 0);
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+// The 16 lanes folded by addition or, with Max, by max. The masked shuffles name their
+// pass-through operand: the unmasked ones (and _mm512_reduce_add_ps) pass an undefined one, which
+// GCC 12 warns about.
+template <bool Max>
+GPTOSS_AVX512 inline __m512 fold(__m512 a, __m512 b) {
+  if constexpr (Max) return _mm512_max_ps(a, b);
+  else return _mm512_add_ps(a, b);
 }
+template <bool Max>
+GPTOSS_AVX512 inline __m128 fold(__m128 a, __m128 b) {
+  if constexpr (Max) return _mm_max_ps(a, b);
+  else return _mm_add_ps(a, b);
+}
+template <bool Max>
+GPTOSS_AVX512 inline float fold_lanes(__m512 v) {
+  v = fold<Max>(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = fold<Max>(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  __m128 s = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), __mmask8(0xf), v, 0);
+  s = fold<Max>(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(fold<Max>(s, _mm_movehdup_ps(s)));
+}
+GPTOSS_AVX512 inline float hsum(__m512 v) { return fold_lanes<false>(v); }
+GPTOSS_AVX512 inline float hmax(__m512 v) { return fold_lanes<true>(v); }
 
 // The four lane sums {sum a, sum b, sum c, sum d}, sharing the shuffles of the reduction.
 GPTOSS_AVX512 inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
@@ -239,13 +253,6 @@ GPTOSS_AVX512 inline __m512 hsum16(const __m512 (&a)[16]) {
   return sum_lanes(sum_lanes(c0, c1), sum_lanes(c2, c3));
 }
 
-GPTOSS_AVX512 inline float hmax(__m512 v) {
-  v = _mm512_max_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm512_max_ps(v, _mm512_mask_shuffle_f32x4(v, __mmask16(0xffff), v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  __m128 s = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), __mmask8(0xf), v, 0);
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
-}
 
 // The scores of 16 keys for one query head: one accumulator per key, so every FMA chain is
 // independent, and one transpose (hsum16) for the 16 horizontal sums. Past the last key the last
