@@ -134,7 +134,7 @@ void BM_gemm_mxfp4(benchmark::State& state) {
   auto x = random_floats(tokens * cols);
   std::vector<float> y(static_cast<std::size_t>(tokens * rows));
   ThreadPool pool(1);
-  Scratch scratch;
+  Scratch scratch(1);  // one worker: this thread
   const Mxfp4Rows w{Mxfp4Matrix{blocks.data(), scales.data(), int(rows), int(cols)}};
   for (auto _ : state) {
     for (std::int64_t r0 = 0; r0 < rows; r0 += expand_rows) {
