@@ -69,9 +69,11 @@ class Sampler {
   }
   // The same choice as sample() from the row's best candidates_needed() candidates, best first.
   token_id sample_best(std::span<const Candidate> best) {
-    if (best.empty() || best.size() < candidates_needed()) throw input_error("too few candidates to sample from");
+    const std::size_t need = candidates_needed();
+    if (need == 0) throw input_error("sampling without a top-k limit needs the whole logits row");
+    if (best.size() < need) throw input_error("too few candidates to sample from");
     if (opt_.temperature == 0.0f) return best[0].token;
-    return choose(best.first(candidates_needed()));
+    return choose(best.first(need));
   }
 
  private:

@@ -90,15 +90,10 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
     this->check_top_k(config(), best.size());
     const Step step{seq, std::span<const token_id>(&token, 1)};
     const std::span<const Step> steps(&step, 1);
-    check_steps(config(), steps, Logits::last, std::size_t(config().vocab_size));
+    check_steps(config(), steps, Logits::last, std::size_t(config().vocab_size));  // the row it does not write
     worker_top_.resize(std::size_t(pool_->size()));
     for (TopK& t : worker_top_) t.reset(best.size());
-    select_ = true;
-    struct Reset {
-      bool& flag;
-      ~Reset() { flag = false; }
-    } reset{select_};
-    run(steps, Logits::last, {});
+    run(steps, Logits::last, {}, /*select=*/true);
     for (std::size_t w = 1; w < worker_top_.size(); ++w) worker_top_[0].merge(worker_top_[w]);
     this->copy_top_k(worker_top_[0], best);
   }
@@ -112,7 +107,8 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
   }
 
  private:
-  void run(std::span<const Step> steps, Logits which, std::span<float> out) {
+  // select: the last token's candidates go to worker_top_ instead of logits to `out`.
+  void run(std::span<const Step> steps, Logits which, std::span<float> out, bool select = false) {
     if (steps.empty()) return;
 
     // Run in chunks of at most max_batch_tokens tokens; a long step spans several chunks.
@@ -124,7 +120,7 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
       const std::int64_t n = std::int64_t(st.tokens.size());
       for (std::int64_t done = 0; done < n;) {
         if (budget == 0) {
-          run_chunk(steps, segments, out_row, which, out);
+          run_chunk(steps, segments, out_row, which, out, select);
           segments.clear(), out_row.clear();
           budget = options_.max_batch_tokens;
         }
@@ -138,12 +134,12 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
       }
       row += which == Logits::all ? n : 1;
     }
-    run_chunk(steps, segments, out_row, which, out);
+    run_chunk(steps, segments, out_row, which, out, select);
   }
 
   // Runs one chunk: segments[i] takes chunk_tokens_[i]; segment offsets are assigned here.
   void run_chunk(std::span<const Step>, std::vector<ops::Segment>& segments, const std::vector<std::int64_t>& out_row,
-                 Logits which, std::span<float> out) {
+                 Logits which, std::span<float> out, bool select) {
     const ModelConfig& c = config();
     const int H = c.hidden_size;
     ops::Workspace& ws = *ws_;
@@ -192,7 +188,7 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
     for (std::size_t i = 0; i < segments.size(); ++i) {
       if (out_row[i] < 0) continue;
       const auto& s = segments[i];
-      if (select_) {
+      if (select) {
         select_top_k(xn + (s.offset + s.length - 1) * H);
         continue;
       }
@@ -236,7 +232,6 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
   std::vector<std::int64_t> out_row_;
   std::vector<token_id> tokens_;
   std::vector<TopK> worker_top_;
-  bool select_ = false;  // decode_top_k: the last token's candidates instead of logits
   ops::Trace trace_;
 };
 
