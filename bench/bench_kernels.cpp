@@ -62,6 +62,13 @@ const Kernels* kernels_arg(benchmark::State& state) {
   return &kernels_for(isa);
 }
 
+// Activations in the order the kernels' bf16 GEMV reads them.
+std::vector<float> arranged_bf16(const Kernels& k, const std::vector<float>& x) {
+  std::vector<float> out(x.size());
+  k.arrange_bf16(x.data(), int(x.size()), out.data());
+  return out;
+}
+
 void isa_args(benchmark::internal::Benchmark* b) {
   for (int isa = 0; isa <= int(Isa::avx512); ++isa) b->Arg(isa);
 }
@@ -76,7 +83,7 @@ void BM_gemv_mxfp4(benchmark::State& state) {
   auto scales = random_scales(copies * rows * cols / 32);
   auto x = random_floats(cols);
   std::vector<float> xs(static_cast<std::size_t>(cols)), y(static_cast<std::size_t>(rows));
-  split_pairs(x.data(), int(cols), xs.data());
+  k->arrange_mxfp4(x.data(), int(cols), xs.data());
   int c = 0;
   for (auto _ : state) {
     k->gemv_mxfp4(blocks.data() + c * rows * cols / 2, scales.data() + c * rows * cols / 32, rows, int(cols), xs.data(), y.data());
@@ -94,7 +101,7 @@ void BM_gemv_bf16(benchmark::State& state) {
   const std::int64_t rows = C.qkv_width(), cols = H, bytes = rows * cols * 2;
   const int copies = int(working_set / bytes) + 1;
   auto w = random_bf16(copies * rows * cols);
-  auto x = random_floats(cols);
+  const auto x = arranged_bf16(*k, random_floats(cols));
   std::vector<float> y(static_cast<std::size_t>(rows));
   int c = 0;
   for (auto _ : state) {
@@ -112,7 +119,7 @@ void BM_unembedding(benchmark::State& state) {
   if (!k) return;
   const std::int64_t rows = C.vocab_size, cols = H;
   static const auto w = random_bf16(rows * cols);
-  auto x = random_floats(cols);
+  const auto x = arranged_bf16(*k, random_floats(cols));
   std::vector<float> y(static_cast<std::size_t>(rows));
   for (auto _ : state) {
     k->gemv_bf16(w.data(), rows, int(cols), x.data(), y.data());

@@ -117,8 +117,11 @@ BOOST_AUTO_TEST_CASE(gemv_bf16_matches_scalar) {
           auto w = rnd.bf16s(std::size_t(rows) * cols);
           auto x = rnd.floats(std::size_t(cols));
           std::vector<float> want(static_cast<std::size_t>(rows)), got(static_cast<std::size_t>(rows) + 1, nan_value), scale(static_cast<std::size_t>(rows));
+          std::vector<float> xa(static_cast<std::size_t>(cols) + 1, nan_value);
           scalar::gemv_bf16(w.data(), rows, cols, x.data(), want.data());
-          kernels_for(isa).gemv_bf16(w.data(), rows, cols, x.data(), got.data());
+          kernels_for(isa).arrange_bf16(x.data(), cols, xa.data());
+          BOOST_TEST(std::isnan(xa[std::size_t(cols)]));
+          kernels_for(isa).gemv_bf16(w.data(), rows, cols, xa.data(), got.data());
           for (int r = 0; r < rows; ++r)
             for (int k = 0; k < cols; ++k) scale[r] += std::fabs(to_float(w[std::size_t(r) * cols + k]) * x[k]);
           check_close(got.data(), want.data(), scale.data(), std::size_t(rows), 1e-5);
@@ -138,10 +141,13 @@ BOOST_AUTO_TEST_CASE(gemv_mxfp4_matches_scalar) {
           auto s = rnd.scales(std::size_t(rows) * blocks);
           auto x = rnd.floats(std::size_t(cols));
           std::vector<float> xs(static_cast<std::size_t>(cols)), w(static_cast<std::size_t>(rows) * cols), scale(static_cast<std::size_t>(rows));
+          std::vector<float> xa(static_cast<std::size_t>(cols) + 1, nan_value);
           split_pairs(x.data(), cols, xs.data());
+          kernels_for(isa).arrange_mxfp4(x.data(), cols, xa.data());
+          BOOST_TEST(std::isnan(xa[std::size_t(cols)]));
           std::vector<float> want(static_cast<std::size_t>(rows)), got(static_cast<std::size_t>(rows) + 1, nan_value);
           scalar::gemv_mxfp4(q.data(), s.data(), rows, cols, xs.data(), want.data());
-          kernels_for(isa).gemv_mxfp4(q.data(), s.data(), rows, cols, xs.data(), got.data());
+          kernels_for(isa).gemv_mxfp4(q.data(), s.data(), rows, cols, xa.data(), got.data());
           mxfp4::decode_row(q.data(), s.data(), std::size_t(rows) * cols, w.data());
           for (int r = 0; r < rows; ++r)
             for (int k = 0; k < cols; ++k) scale[r] += std::fabs(w[std::size_t(r) * cols + k] * x[k]);
@@ -149,6 +155,30 @@ BOOST_AUTO_TEST_CASE(gemv_mxfp4_matches_scalar) {
           BOOST_TEST(std::isnan(got[std::size_t(rows)]));
         }
       }
+}
+
+// Each instruction set's activation orders are permutations of the input: every value once.
+BOOST_AUTO_TEST_CASE(arranged_activations_are_permutations) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
+    if (!cpu_features().supports(isa)) continue;
+    for (int blocks : {1, 2, 3, 90}) {
+      const int cols = blocks * mxfp4::block_elems;
+      for (int n : {cols, cols - 7}) {
+        std::vector<float> x(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) x[i] = float(i);
+        auto is_permutation = [&] {
+          std::vector<float> sorted = got;
+          std::sort(sorted.begin(), sorted.end());
+          return sorted == x;
+        };
+        kernels_for(isa).arrange_bf16(x.data(), n, got.data());
+        BOOST_TEST(is_permutation(), isa_name(isa) << " bf16 order, " << n << " values");
+        if (n % mxfp4::block_elems) continue;
+        kernels_for(isa).arrange_mxfp4(x.data(), n, got.data());
+        BOOST_TEST(is_permutation(), isa_name(isa) << " MXFP4 order, " << n << " values");
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(the_scalar_mxfp4_gemv_is_the_decoded_product) {
@@ -218,7 +248,7 @@ BOOST_AUTO_TEST_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
   Random rnd;
   for (Isa isa : fast_isas())
     for (int rows : {1, 3, 5, 9})
-      for (int cols : {3, 5, 16, 33, 200})
+      for (int cols : {3, 5, 16, 33, 200, 1000})
         for (int tokens : {1, 2, 4, 5, 6, 7, 13}) {
           BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols << " tokens " << tokens) {
             const std::int64_t xs = cols + 3, ys = rows + 2;  // strides wider than the data

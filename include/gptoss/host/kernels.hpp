@@ -20,6 +20,8 @@ namespace gptoss::host_detail {
 // One instruction set's implementations; the contracts are in simd_scalar.hpp.
 struct Kernels {
   Isa isa;
+  decltype(&copy_input) arrange_bf16;   // the activations as gemv_bf16 reads them
+  decltype(&copy_input) arrange_mxfp4;  // the activations as gemv_mxfp4 reads them
   decltype(&scalar::gemv_bf16) gemv_bf16;
   decltype(&scalar::gemv_mxfp4) gemv_mxfp4;
   decltype(&scalar::widen_bf16) widen_bf16;
@@ -30,21 +32,22 @@ struct Kernels {
   decltype(&scalar::exp_shifted) exp_shifted;
 };
 
-#define GPTOSS_KERNEL_TABLE(ns, isa, exp_shifted)                                                          \
-  Kernels {                                                                                                 \
-    isa, ns::gemv_bf16, ns::gemv_mxfp4, ns::widen_bf16, ns::decode_mxfp4, ns::gemm_rows, ns::scores, ns::accumulate, \
-        exp_shifted                                                                                         \
+#define GPTOSS_KERNEL_TABLE(ns, isa, arrange_bf16, arrange_mxfp4, exp_shifted)                          \
+  Kernels {                                                                                           \
+    isa, arrange_bf16, arrange_mxfp4, ns::gemv_bf16, ns::gemv_mxfp4, ns::widen_bf16, ns::decode_mxfp4, \
+        ns::gemm_rows, ns::scores, ns::accumulate, exp_shifted                                        \
   }
 
 // The kernels of `isa`, or of the best compiled-in level below it.
 inline const Kernels& kernels_for(Isa isa) {
-  static const Kernels scalar_k = GPTOSS_KERNEL_TABLE(scalar, Isa::scalar, scalar::exp_shifted);
+  static const Kernels scalar_k = GPTOSS_KERNEL_TABLE(scalar, Isa::scalar, copy_input, split_pairs, scalar::exp_shifted);
 #if defined(GPTOSS_HAVE_AVX2_KERNELS)
-  static const Kernels avx2_k = GPTOSS_KERNEL_TABLE(avx2, Isa::avx2, scalar::exp_shifted);  // no AVX2 exp yet
+  static const Kernels avx2_k =
+      GPTOSS_KERNEL_TABLE(avx2, Isa::avx2, avx2::arrange_bf16, avx2::arrange_mxfp4, avx2::exp_shifted);
   if (isa == Isa::avx2) return avx2_k;
 #endif
 #if defined(GPTOSS_HAVE_AVX512_KERNELS)
-  static const Kernels avx512_k = GPTOSS_KERNEL_TABLE(avx512, Isa::avx512, avx512::exp_shifted);
+  static const Kernels avx512_k = GPTOSS_KERNEL_TABLE(avx512, Isa::avx512, copy_input, split_pairs, avx512::exp_shifted);
   if (isa == Isa::avx512) return avx512_k;
 #endif
 #if defined(GPTOSS_HAVE_NEON_KERNELS)
@@ -69,29 +72,30 @@ inline const Kernels& kernels() {
 
 inline void widen_row(const bf16* in, int n, float* out) { kernels().widen_bf16(in, n, out); }
 
-// Row sources: a weight matrix seen as rows that can be multiplied directly (one token) or
-// expanded to float32 (many tokens). Rows of both kinds are contiguous, so a run of rows is one call.
+// Row sources: a weight matrix seen as rows that can be multiplied directly (one token, with the
+// activations arranged for the kernel once per call) or expanded to float32 (many tokens). Rows of
+// both kinds are contiguous, so a run of rows is one call.
 struct Bf16Rows {
   Bf16Matrix m;
-  static constexpr bool split_input = false;
   int rows() const { return m.rows; }
   int cols() const { return m.cols; }
+  void arrange(const Kernels& k, const float* x, float* out) const { k.arrange_bf16(x, m.cols, out); }
   void expand(const Kernels& k, std::int64_t r, int n, float* out) const { k.widen_bf16(m.row(r), std::int64_t(n) * m.cols, out); }
   void gemv(const Kernels& k, std::int64_t r, std::int64_t n, const float* x, float* y) const {
-    k.gemv_bf16(m.row(r), n, m.cols, x, y);
+    k.gemv_bf16(m.row(r), n, m.cols, x, y);  // x arranged
   }
 };
 
 struct Mxfp4Rows {
   Mxfp4Matrix m;
-  static constexpr bool split_input = true;  // gemv reads split_pairs(x)
   int rows() const { return m.rows; }
   int cols() const { return m.cols; }
+  void arrange(const Kernels& k, const float* x, float* out) const { k.arrange_mxfp4(x, m.cols, out); }
   void expand(const Kernels& k, std::int64_t r, int n, float* out) const {
     k.decode_mxfp4(m.row_blocks(r), m.row_scales(r), std::int64_t(n) * m.cols, out);
   }
-  void gemv(const Kernels& k, std::int64_t r, std::int64_t n, const float* xs, float* y) const {
-    k.gemv_mxfp4(m.row_blocks(r), m.row_scales(r), n, m.cols, xs, y);
+  void gemv(const Kernels& k, std::int64_t r, std::int64_t n, const float* x, float* y) const {
+    k.gemv_mxfp4(m.row_blocks(r), m.row_scales(r), n, m.cols, x, y);  // x arranged
   }
 };
 
@@ -139,12 +143,8 @@ void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t 
       for (std::int64_t i = 0; i < n; ++i) y[t * y_stride + r0 + i] += (*bias)[int(r0 + i)];
   };
   if (tokens == 1) {
-    const float* in = x;
-    if constexpr (Rows::split_input) {
-      float* xs = scratch.shared(std::size_t(cols));
-      split_pairs(x, cols, xs);
-      in = xs;
-    }
+    float* in = scratch.shared(std::size_t(cols));
+    w.arrange(k, x, in);
     pool.parallel_for(
         w.rows(),
         [&](std::int64_t begin, std::int64_t end, int) {

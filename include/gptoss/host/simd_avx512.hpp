@@ -16,6 +16,7 @@
 
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
+#include "gptoss/host/simd_scalar.hpp"
 
 #define GPTOSS_HAVE_AVX512_KERNELS 1
 #define GPTOSS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi2")))
@@ -293,22 +294,16 @@ GPTOSS_AVX512 inline void scores(const float* q, int group, int dim, const float
   }
 }
 
-// exp(x) for x <= 0: 2^k e^r with k = round(x log2 e) and |r| <= ln2/2 (ln 2 split in two parts so
-// r is exact), e^r by its Taylor series to degree 7 (truncation < 1e-8 relative), and 2^k applied
-// by vscalefps, which flushes to zero below the float range.
+// exp(x) for x <= 0: 2^k e^r with k = round(x log2 e) and |r| <= ln2/2, e^r by its Taylor series
+// (the constants in simd_scalar.hpp), and 2^k applied by vscalefps, which flushes to zero below the
+// float range.
 GPTOSS_AVX512 inline __m512 exp_nonpositive(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));  // exp(-104) is below the smallest float
-  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145752f), x);  // ln2 high part: 16 significant bits
-  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860677e-6f), r);       // ln2 - high part
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(exp_log2e)), _MM_FROUND_TO_NEAREST_INT);
+  const __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(exp_ln2_lo), _mm512_fnmadd_ps(k, _mm512_set1_ps(exp_ln2_hi), x));
+  __m512 p = _mm512_set1_ps(exp_taylor[0]);
+#pragma GCC unroll 8
+  for (int i = 1; i < 8; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(exp_taylor[i]));
   return _mm512_scalef_ps(p, k);
 }
 

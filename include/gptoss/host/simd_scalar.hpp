@@ -20,7 +20,20 @@ inline void split_pairs(const float* x, int cols, float* xs) {
     }
 }
 
+// The vector exp of the attention kernels: x = k ln2 + r with k = round(x log2 e) and ln 2 split in
+// two parts so that r is exact (the high part has 16 significant bits), e^r by its Taylor series
+// to degree 7 (truncation < 1e-8 relative for |r| <= ln2/2), coefficients highest first.
+inline constexpr float exp_log2e = 1.44269504f, exp_ln2_hi = 0.693145752f, exp_ln2_lo = 1.42860677e-6f;
+inline constexpr float exp_taylor[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+
+// The activations as the bf16 products read them, when a kernel takes them in their own order.
+inline void copy_input(const float* x, int cols, float* out) { std::copy_n(x, cols, out); }
+
 namespace scalar {
+
+// Each GEMV reads its activations arranged for it, once per call, by the arrange function of its
+// Kernels table (kernels.hpp): cols floats in an order of the kernel's choosing. Here, x as it is
+// for bf16 and split_pairs(x) for MXFP4.
 
 // y[r] = sum_k w[r, k] x[k] for r in [0, rows); w row-major [rows, cols].
 inline void gemv_bf16(const bf16* w, std::int64_t rows, int cols, const float* x, float* y) {

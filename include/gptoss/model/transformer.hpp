@@ -205,13 +205,15 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
     const host_detail::Bf16Rows unembedding{weights_.unembedding};
     const host_detail::Kernels& kern = host_detail::kernels();
     ops::Workspace& ws = *ws_;
+    float* xa = ws.scratch.shared(std::size_t(unembedding.cols()));
+    unembedding.arrange(kern, x, xa);
     pool_->parallel_for(
         unembedding.rows(),
         [&](std::int64_t begin, std::int64_t end, int worker) {
           float* logits = ws.scratch.get(worker, std::size_t(select_rows));
           for (std::int64_t r = begin; r < end; r += select_rows) {
             const std::int64_t n = std::min<std::int64_t>(select_rows, end - r);
-            unembedding.gemv(kern, r, n, x, logits);
+            unembedding.gemv(kern, r, n, xa, logits);
             worker_top_[std::size_t(worker)].offer(std::span<const float>(logits, std::size_t(n)), token_id(r));
           }
         },
