@@ -1,9 +1,8 @@
 // The host kernels for AVX2 + FMA (x86-64-v3), compiled for that target function by function;
 // kernels.hpp calls them only when the CPU has the instructions. Each implements the contract of
-// its namesake in simd_scalar.hpp. The GEMVs read their activations in orders of their own
-// (arrange_bf16, arrange_mxfp4) so that weights widen with the fewest shuffles; decoding for the
-// prefill tiles looks MXFP4 codes up with vpermps on 8 lanes (3 index bits, the magnitude) and
-// moves the sign bit into place.
+// its namesake in simd_scalar.hpp. MXFP4 codes are looked up with vpshufb as the two bytes of
+// their E2M1 values in bf16; the GEMVs read their activations in orders of their own
+// (arrange_bf16, arrange_mxfp4) so that weights widen with the fewest shuffles.
 #pragma once
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -47,16 +46,6 @@ GPTOSS_AVX2 inline float hsum(__m256 v) {
 }
 GPTOSS_AVX2 inline __m256 widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
 GPTOSS_AVX2 inline __m256 load_bf16(const bf16* p) { return widen8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-
-// Decodes 8 E2M1 codes held in the low 4 bits of each lane (higher bits ignored).
-GPTOSS_AVX2 inline __m256 e2m1(__m256i codes) {
-  const __m256 magnitude = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-  const __m256i sign = _mm256_and_si256(_mm256_slli_epi32(codes, 28), _mm256_set1_epi32(int(0x80000000u)));
-  return _mm256_xor_ps(_mm256_permutevar8x32_ps(magnitude, codes), _mm256_castsi256_ps(sign));
-}
-GPTOSS_AVX2 inline __m256i codes8(const std::uint8_t* q) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)));
-}
 
 // bf16 rows: 8 dwords hold 16 weights, the even ones in their low halves and the odd ones in their
 // high halves. A 16-bit shift widens the even ones and a mask the odd ones, both exactly, so the
@@ -217,18 +206,27 @@ GPTOSS_AVX2 inline void widen_bf16(const bf16* w, std::int64_t n, float* out) {
   for (; i < n; ++i) out[i] = to_float(w[i]);
 }
 
+// Decoding for the prefill tiles, in element order: a block's low and high nibbles are interleaved
+// back into order (vpunpck), looked up as bf16 bytes like the GEMV's, paired into 16-bit lanes and
+// widened by unpacking with zeros; the 128-bit halves then hold elements 0-15 and 16-31.
 GPTOSS_AVX2 inline void decode_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t n, float* out) {
+  const E2m1Bytes t = e2m1_bytes();
+  const __m128i nibble = _mm_set1_epi8(0x0f);
+  const __m256i z = _mm256_setzero_si256();
   for (std::int64_t b = 0; b < n / mxfp4::block_elems; ++b) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + b * mxfp4::block_bytes));
+    const __m128i lo = _mm_and_si128(q, nibble), hi = _mm_and_si128(_mm_srli_epi16(q, 4), nibble);
+    const __m256i codes = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    const __m256i h = _mm256_shuffle_epi8(t.hi, codes), l = _mm256_shuffle_epi8(t.lo, codes);
+    const __m256i w0 = _mm256_unpacklo_epi8(l, h), w1 = _mm256_unpackhi_epi8(l, h);
+    const __m256 f00 = _mm256_castsi256_ps(_mm256_unpacklo_epi16(z, w0)), f01 = _mm256_castsi256_ps(_mm256_unpackhi_epi16(z, w0));
+    const __m256 f10 = _mm256_castsi256_ps(_mm256_unpacklo_epi16(z, w1)), f11 = _mm256_castsi256_ps(_mm256_unpackhi_epi16(z, w1));
     const __m256 s = _mm256_set1_ps(mxfp4::e8m0_value(scales[b]));
-    for (int half = 0; half < 2; ++half) {
-      const __m256i c = codes8(blocks + b * mxfp4::block_bytes + half * 8);
-      const __m256 lo = _mm256_mul_ps(e2m1(c), s), hi = _mm256_mul_ps(e2m1(_mm256_srli_epi32(c, 4)), s);
-      // unpack gives [l0 h0 l1 h1 | l4 h4 l5 h5] and [l2 h2 l3 h3 | l6 h6 l7 h7]; the lane swap orders them.
-      const __m256 a = _mm256_unpacklo_ps(lo, hi), c2 = _mm256_unpackhi_ps(lo, hi);
-      float* o = out + b * 32 + half * 16;
-      _mm256_storeu_ps(o, _mm256_permute2f128_ps(a, c2, 0x20));
-      _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(a, c2, 0x31));
-    }
+    float* o = out + b * mxfp4::block_elems;
+    _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_permute2f128_ps(f00, f01, 0x20), s));
+    _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_permute2f128_ps(f10, f11, 0x20), s));
+    _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_permute2f128_ps(f00, f01, 0x31), s));
+    _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_permute2f128_ps(f10, f11, 0x31), s));
   }
 }
 
