@@ -230,39 +230,52 @@ GPTOSS_AVX2 inline void decode_mxfp4(const std::uint8_t* blocks, const std::uint
   }
 }
 
-// y[t, r] (+)= the dot products of R rows of w and T tokens of x over n columns, each as 8-wide
-// partial sums reduced at the end; w rows w_stride floats apart. Loads are unmasked but for the
-// last step of a length that is not a multiple of 8.
+// acc[r][t] = 8-wide partial sums of the dot products of rows a[r] and b[t] over n columns: the R
+// rows of a held in registers while each row of b is loaded once for all of them. Loads are
+// unmasked but for the last step of a length that is not a multiple of 8.
 template <int R, int T>
-GPTOSS_AVX2 inline void gemm_tile(const float* w, std::int64_t w_stride, int n, const float* x, std::int64_t x_stride,
-                                  float* y, std::int64_t y_stride, bool accumulate) {
-  __m256 acc[R][T];
+GPTOSS_AVX2_INLINE void dot_tile(const float* const (&a)[R], const float* const (&b)[T], int n, __m256 (&acc)[R][T]) {
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
   int k = 0;
   for (; k + 8 <= n; k += 8) {
-    __m256 wv[R];
+    __m256 av[R];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) wv[r] = _mm256_loadu_ps(w + r * w_stride + k), in_register(wv[r]);
+    for (int r = 0; r < R; ++r) av[r] = _mm256_loadu_ps(a[r] + k), in_register(av[r]);
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
-      __m256 xv = _mm256_loadu_ps(x + t * x_stride + k);
-      in_register(xv);
+      __m256 bv = _mm256_loadu_ps(b[t] + k);
+      in_register(bv);
 #pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(av[r], bv, acc[r][t]);
     }
   }
   if (k < n) {
     const __m256i m = tail_mask(n - k);
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
-      const __m256 xv = _mm256_maskload_ps(x + t * x_stride + k, m);
+      const __m256 bv = _mm256_maskload_ps(b[t] + k, m);
 #pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(_mm256_maskload_ps(w + r * w_stride + k, m), xv, acc[r][t]);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(_mm256_maskload_ps(a[r] + k, m), bv, acc[r][t]);
     }
   }
+}
+
+// y[t, r] (+)= the dot products of R rows of w (w_stride floats apart) and T tokens of x over n
+// columns.
+template <int R, int T>
+GPTOSS_AVX2 inline void gemm_tile(const float* w, std::int64_t w_stride, int n, const float* x, std::int64_t x_stride,
+                                  float* y, std::int64_t y_stride, bool accumulate) {
+  const float* wr[R];
+  const float* xr[T];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) wr[r] = w + r * w_stride;
+#pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) xr[t] = x + t * x_stride;
+  __m256 acc[R][T];
+  dot_tile<R, T>(wr, xr, n, acc);
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
@@ -307,44 +320,61 @@ GPTOSS_AVX2 inline void gemm_rows(const float* w, int rows, int cols, const floa
   }
 }
 
-// Lane j: the sum of the 8 lanes of a[j] (as hsum16 in simd_avx512.hpp).
-GPTOSS_AVX2 inline __m256 hsum8(const __m256 (&a)[8]) {
-  // 128-bit lane L of each: lane L's partial sums of a[0..3] and a[4..7].
-  const __m256 lo = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-  const __m256 hi = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-  return _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
+// The sums of the 8 lanes of a, b, c and d.
+GPTOSS_AVX2_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));  // per 128-bit lane
+  return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
-// The scores of 8 keys for one query head, as scores16 in simd_avx512.hpp.
-template <std::size_t... J>
-GPTOSS_AVX2 inline __m256 scores8(const float* q, const float* k, std::int64_t stride, int keys, int dim,
-                                  std::index_sequence<J...>) {
-  const float* row[8] = {(k + std::min(int(J), keys - 1) * stride)...};
-  __m256 a[8] = {(void(J), _mm256_setzero_ps())...};
-  for (int d = 0; d < dim; d += 8) {
-    const __m256i dm = tail_mask(std::min(8, dim - d));
-    const __m256 qv = _mm256_maskload_ps(q + d, dm);
-    ((a[J] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(row[J] + d, dm), a[J])), ...);
+// The scores of 4 keys for H (<= 3) query heads, as a 3 x 4 GEMM tile (12 FMAs to 7 loads). Past
+// the last key the last key is read again (the caller masks those lanes).
+template <int H>
+GPTOSS_AVX2 inline void scores_of_4_keys(const float* q, int dim, const float* k, std::int64_t stride, int keys,
+                                         __m128 out[H]) {
+  const float* heads[H];
+#pragma GCC unroll 4
+  for (int h = 0; h < H; ++h) heads[h] = q + h * dim;
+  const float* const rows[4] = {k, k + std::min(1, keys - 1) * stride, k + std::min(2, keys - 1) * stride,
+                                k + std::min(3, keys - 1) * stride};
+  __m256 acc[H][4];
+  dot_tile<H, 4>(heads, rows, dim, acc);
+#pragma GCC unroll 4
+  for (int h = 0; h < H; ++h) out[h] = hsum4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]);
+}
+
+// Heads i0 .. i0 + H - 1 over all n keys.
+template <int H>
+GPTOSS_AVX2 inline void scores_of_heads(const float* q, int dim, const float* k, std::int64_t stride, int n, float scale,
+                                        float* s, int s_stride, float* block_max) {
+  __m128 m[H];
+#pragma GCC unroll 4
+  for (int h = 0; h < H; ++h) m[h] = _mm_set1_ps(-INFINITY);
+  for (int j0 = 0; j0 < n; j0 += 4) {
+    const int keys = std::min(4, n - j0);
+    const __m128i jm = _mm_cmpgt_epi32(_mm_set1_epi32(keys), _mm_setr_epi32(0, 1, 2, 3));
+    __m128 sv[H];
+    scores_of_4_keys<H>(q, dim, k + j0 * stride, stride, keys, sv);
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) {
+      sv[h] = _mm_mul_ps(sv[h], _mm_set1_ps(scale));
+      _mm_maskstore_ps(s + h * s_stride + j0, jm, sv[h]);
+      m[h] = _mm_max_ps(m[h], _mm_blendv_ps(m[h], sv[h], _mm_castsi128_ps(jm)));
+    }
   }
-  return hsum8(a);
+#pragma GCC unroll 4
+  for (int h = 0; h < H; ++h) {
+    __m128 v = _mm_max_ps(m[h], _mm_movehl_ps(m[h], m[h]));
+    block_max[h] = _mm_cvtss_f32(_mm_max_ss(v, _mm_movehdup_ps(v)));
+  }
 }
 
 GPTOSS_AVX2 inline void scores(const float* q, int group, int dim, const float* k, std::int64_t stride, int n,
                                float scale, float* s, int s_stride, float* block_max) {
-  for (int i = 0; i < group; ++i) {
-    __m256 m = _mm256_set1_ps(-INFINITY);
-    for (int j0 = 0; j0 < n; j0 += 8) {
-      const int keys = std::min(8, n - j0);
-      const __m256i jm = tail_mask(keys);
-      const __m256 sv = _mm256_mul_ps(scores8(q + i * dim, k + j0 * stride, stride, keys, dim, std::make_index_sequence<8>()),
-                                      _mm256_set1_ps(scale));
-      _mm256_maskstore_ps(s + i * s_stride + j0, jm, sv);
-      m = _mm256_max_ps(m, _mm256_blendv_ps(m, sv, _mm256_castsi256_ps(jm)));
-    }
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    block_max[i] = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
-  }
+  int i = 0;
+  for (; i + 3 <= group; i += 3)
+    scores_of_heads<3>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i);
+  if (group - i == 2) scores_of_heads<2>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i);
+  if (group - i == 1) scores_of_heads<1>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i);
 }
 
 // exp(x) for x <= 0 as in simd_avx512.hpp (the constants in simd_scalar.hpp). Without vscalefps,
@@ -374,25 +404,31 @@ GPTOSS_AVX2 inline float exp_shifted(float* s, int n, float shift) {
   return hsum(sum);
 }
 
-// Two heads at a time over 32 dimensions: 8 accumulators, 4 value vectors and the weight in 16
-// registers.
-template <int H>
+template <bool Masked>
+GPTOSS_AVX2_INLINE __m256 load_part(const float* at, __m256i m) {
+  if constexpr (Masked) return _mm256_maskload_ps(at, m);
+  else return _mm256_loadu_ps(at);
+}
+
+// Two heads at a time over 32 dimensions: 8 accumulators, 4 value vectors and the weight in
+// registers. Masked: whether dim may leave part of the 32 unused (the masks take 4 more registers).
+template <int H, bool Masked>
 GPTOSS_AVX2 inline void accumulate_heads(const float* p, int p_stride, int dim, const float* v, std::int64_t stride,
                                          int n, const float* rescale, float* acc) {
   for (int d = 0; d < dim; d += 32) {
     __m256i dm[4];
 #pragma GCC unroll 16
-    for (int c = 0; c < 4; ++c) dm[c] = tail_mask(std::clamp(dim - d - 8 * c, 0, 8));
+    for (int c = 0; c < 4; ++c) dm[c] = tail_mask(Masked ? std::clamp(dim - d - 8 * c, 0, 8) : 8);
     __m256 a[H][4];
 #pragma GCC unroll 8
     for (int h = 0; h < H; ++h)
 #pragma GCC unroll 16
       for (int c = 0; c < 4; ++c)
-        a[h][c] = _mm256_mul_ps(_mm256_maskload_ps(acc + h * dim + d + 8 * c, dm[c]), _mm256_set1_ps(rescale[h]));
+        a[h][c] = _mm256_mul_ps(load_part<Masked>(acc + h * dim + d + 8 * c, dm[c]), _mm256_set1_ps(rescale[h]));
     for (int j = 0; j < n; ++j) {
       __m256 vj[4];
 #pragma GCC unroll 16
-      for (int c = 0; c < 4; ++c) vj[c] = _mm256_maskload_ps(v + j * stride + d + 8 * c, dm[c]);
+      for (int c = 0; c < 4; ++c) vj[c] = load_part<Masked>(v + j * stride + d + 8 * c, dm[c]), in_register(vj[c]);
 #pragma GCC unroll 8
       for (int h = 0; h < H; ++h) {
         const __m256 pj = _mm256_set1_ps(p[h * p_stride + j]);
@@ -407,12 +443,22 @@ GPTOSS_AVX2 inline void accumulate_heads(const float* p, int p_stride, int dim, 
   }
 }
 
-GPTOSS_AVX2 inline void accumulate(const float* p, int p_stride, int group, int dim, const float* v,
-                                   std::int64_t stride, int n, const float* rescale, float* acc) {
+template <bool Masked>
+GPTOSS_AVX2 inline void accumulate_groups(const float* p, int p_stride, int group, int dim, const float* v,
+                                          std::int64_t stride, int n, const float* rescale, float* acc) {
   int i = 0;
   for (; i + 2 <= group; i += 2)
-    accumulate_heads<2>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
-  for (; i < group; ++i) accumulate_heads<1>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+    accumulate_heads<2, Masked>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+  for (; i < group; ++i)
+    accumulate_heads<1, Masked>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+}
+
+GPTOSS_AVX2 inline void accumulate(const float* p, int p_stride, int group, int dim, const float* v,
+                                   std::int64_t stride, int n, const float* rescale, float* acc) {
+  if (dim % 32 == 0)
+    accumulate_groups<false>(p, p_stride, group, dim, v, stride, n, rescale, acc);
+  else
+    accumulate_groups<true>(p, p_stride, group, dim, v, stride, n, rescale, acc);
 }
 
 }  // namespace gptoss::host_detail::avx2
