@@ -275,7 +275,7 @@ BOOST_AUTO_TEST_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
 BOOST_AUTO_TEST_CASE(attention_kernels_match_scalar) {
   Random rnd;
   for (Isa isa : fast_isas())
-    for (int group : {1, 3, 8})
+    for (int group : {1, 3, 8, 10, 11})
       for (int dim : {7, 20, 64, 80})
         for (int n : {1, 5, 17, 64}) {
           BOOST_TEST_CONTEXT(isa_name(isa) << " group " << group << " dim " << dim << " keys " << n) {
