@@ -346,37 +346,34 @@ GPTOSS_AVX2 inline void scores_of_4_keys(const float* q, int dim, const float* k
 }
 
 // Heads i0 .. i0 + H - 1 over all n keys. Whole groups of 4 keys take plain stores and maxima:
-// masked stores are slow on AMD cores, so only a last, partial group uses them. The keys n rows on
+// masked stores are slow on AMD cores, so only a last, partial group uses them. With prefetch_next
+// (the first heads of a group; the others find the lines already asked for), the keys n rows on
 // (the next block, where a run of the cache continues) are prefetched as these are scored: the
 // hardware prefetcher alone left decode attention waiting on memory at ~3.5 GB/s on Zen 3.
 template <int H>
 GPTOSS_AVX2 inline void scores_of_heads(const float* q, int dim, const float* k, std::int64_t stride, int n, float scale,
-                                        float* s, int s_stride, float* block_max) {
+                                        float* s, int s_stride, float* block_max, bool prefetch_next) {
   __m128 m[H];
 #pragma GCC unroll 4
   for (int h = 0; h < H; ++h) m[h] = _mm_set1_ps(-INFINITY);
-  int j0 = 0;
-  for (; j0 + 4 <= n; j0 += 4) {
-    for (int r = 0; r < 4; ++r)
-      for (int d = 0; d < dim; d += 16) prefetch(k + (j0 + r) * stride + d, std::int64_t(n) * stride);
+  for (int j0 = 0; j0 < n; j0 += 4) {
+    const int keys = std::min(4, n - j0);
+    if (prefetch_next)
+      for (int r = 0; r < keys; ++r)
+        for (int d = 0; d < dim; d += 16) prefetch(k + (j0 + r) * stride + d, std::int64_t(n) * stride);
     __m128 sv[H];
-    scores_of_4_keys<H>(q, dim, k + j0 * stride, stride, 4, sv);
+    scores_of_4_keys<H>(q, dim, k + j0 * stride, stride, keys, sv);
+    const __m128i jm = _mm_cmpgt_epi32(_mm_set1_epi32(keys), _mm_setr_epi32(0, 1, 2, 3));
 #pragma GCC unroll 4
     for (int h = 0; h < H; ++h) {
       sv[h] = _mm_mul_ps(sv[h], _mm_set1_ps(scale));
-      _mm_storeu_ps(s + h * s_stride + j0, sv[h]);
-      m[h] = _mm_max_ps(m[h], sv[h]);
-    }
-  }
-  if (j0 < n) {
-    const __m128i jm = _mm_cmpgt_epi32(_mm_set1_epi32(n - j0), _mm_setr_epi32(0, 1, 2, 3));
-    __m128 sv[H];
-    scores_of_4_keys<H>(q, dim, k + j0 * stride, stride, n - j0, sv);
-#pragma GCC unroll 4
-    for (int h = 0; h < H; ++h) {
-      sv[h] = _mm_mul_ps(sv[h], _mm_set1_ps(scale));
-      _mm_maskstore_ps(s + h * s_stride + j0, jm, sv[h]);
-      m[h] = _mm_max_ps(m[h], _mm_blendv_ps(m[h], sv[h], _mm_castsi128_ps(jm)));
+      if (keys == 4) {
+        _mm_storeu_ps(s + h * s_stride + j0, sv[h]);
+        m[h] = _mm_max_ps(m[h], sv[h]);
+      } else {
+        _mm_maskstore_ps(s + h * s_stride + j0, jm, sv[h]);
+        m[h] = _mm_max_ps(m[h], _mm_blendv_ps(m[h], sv[h], _mm_castsi128_ps(jm)));
+      }
     }
   }
 #pragma GCC unroll 4
@@ -390,9 +387,11 @@ GPTOSS_AVX2 inline void scores(const float* q, int group, int dim, const float* 
                                float scale, float* s, int s_stride, float* block_max) {
   int i = 0;
   for (; i + 3 <= group; i += 3)
-    scores_of_heads<3>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i);
-  if (group - i == 2) scores_of_heads<2>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i);
-  if (group - i == 1) scores_of_heads<1>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i);
+    scores_of_heads<3>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, i == 0);
+  if (group - i == 2)
+    scores_of_heads<2>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, i == 0);
+  if (group - i == 1)
+    scores_of_heads<1>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, i == 0);
 }
 
 // exp(x) for x <= 0 as in simd_avx512.hpp (the constants in simd_scalar.hpp). Without vscalefps,
