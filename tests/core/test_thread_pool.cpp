@@ -1,8 +1,11 @@
-// The thread pool covers every index exactly once, on tile boundaries, and passes errors on.
+// The thread pool covers every index exactly once, on tile boundaries, in chunks that a worker
+// runs one after another; it wakes its workers whether they spin or sleep, and passes errors on.
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "gptoss/host/thread_pool.hpp"
@@ -36,4 +39,33 @@ BOOST_AUTO_TEST_CASE(rethrows_worker_errors) {
   std::atomic<int> sum = 0;
   pool.parallel_for(10, [&](std::int64_t b, std::int64_t e, int) { sum += int(e - b); });
   BOOST_TEST(sum == 10);
+}
+
+BOOST_AUTO_TEST_CASE(hands_out_chunks_one_at_a_time_per_worker) {
+  ThreadPool pool(2);
+  std::atomic<int> calls = 0, overlaps = 0;
+  std::atomic<bool> busy[2] = {false, false};
+  std::atomic<std::int64_t> covered = 0;
+  pool.parallel_for(1000, [&](std::int64_t b, std::int64_t e, int worker) {
+    if (busy[worker].exchange(true)) ++overlaps;
+    ++calls;
+    covered += e - b;
+    busy[worker] = false;
+  });
+  BOOST_TEST(covered == 1000);
+  BOOST_TEST(overlaps == 0);
+  BOOST_TEST(calls > pool.size());  // several chunks per worker, so a slowed worker does not hold up the rest
+}
+
+BOOST_AUTO_TEST_CASE(wakes_spinning_and_sleeping_workers) {
+  ThreadPool pool(3);
+  for (int i = 0; i < 2000; ++i) {
+    // Now and then the workers go to sleep between calls (they spin for ~50 us first).
+    if (i % 250 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::atomic<std::int64_t> sum = 0;
+    pool.parallel_for(30, [&](std::int64_t b, std::int64_t e, int) {
+      for (std::int64_t k = b; k < e; ++k) sum += k;
+    });
+    BOOST_REQUIRE(sum == 30 * 29 / 2);
+  }
 }
