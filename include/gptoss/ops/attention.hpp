@@ -219,8 +219,8 @@ class Attention {
     ws.pool.parallel_for(items, [&](std::int64_t begin, std::int64_t end, int worker) {
       TokenAttention ta{Hkv, group, D, ws.scratch.get(worker, TokenAttention::scratch_floats(Hkv, group, D))};
       for (std::int64_t i = begin; i < end; ++i) {
-        // Items alternate between the two ends of the batch, so that each worker's contiguous
-        // range holds as many short causal rows as long ones.
+        // Items alternate between the two ends of the batch, so that each range the pool hands
+        // out holds as many short causal rows as long ones.
         const std::int64_t item = i % 2 == 0 ? i / 2 : items - 1 - i / 2;
         const std::int64_t t = std::upper_bound(item_first.begin(), item_first.begin() + T + 1, item) - item_first.begin() - 1;
         const std::int64_t part = item - item_first[t], parts = item_first[t + 1] - item_first[t];
