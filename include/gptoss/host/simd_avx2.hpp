@@ -30,12 +30,28 @@ namespace gptoss::host_detail::avx2 {
 inline constexpr int bf16_prefetch_bytes = 1024;
 inline constexpr int mxfp4_prefetch_bytes = 4096;
 
-// Asks for the line `ahead` floats past p, which may lie past the end of p's array (the address is
-// computed as an integer: a prefetch never faults).
-GPTOSS_AVX2_INLINE void prefetch(const float* p, std::int64_t ahead) {
-  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(p) + std::uintptr_t(ahead) * sizeof(float)),
-               _MM_HINT_T0);
-}
+// Asks for the lines of n rows (dim floats, `stride` apart) in equal shares, one per call of
+// step(), `steps` of them, so that a kernel spreads the requests over its whole run: in a burst
+// they fill the core's miss buffers and stall its loads, and memory then idles while it computes.
+// The rows may lie past the end of an array: the addresses are integers, and a prefetch never faults.
+class SpreadPrefetch {
+ public:
+  SpreadPrefetch(const float* rows, std::int64_t n, std::int64_t stride, int dim, std::int64_t steps) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(rows);
+    next_ = begin & ~std::uintptr_t(63);  // the first row's line
+    end_ = begin + std::uintptr_t((n - 1) * stride + dim) * sizeof(float);
+    const auto lines = std::int64_t((end_ - next_ + 63) / 64);
+    per_step_ = (lines + steps - 1) / std::max<std::int64_t>(steps, 1);
+  }
+  GPTOSS_AVX2_INLINE void step() {
+    for (std::int64_t i = 0; i < per_step_ && next_ < end_; ++i, next_ += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next_), _MM_HINT_T0);
+  }
+
+ private:
+  std::uintptr_t next_, end_;
+  std::int64_t per_step_;
+};
 
 // Keeps v in a register: without it, GCC's tuning for Zen 3 folds a load shared by several FMAs
 // into each of them, and the loads, not the FMAs, then limit the GEMM (measured: half the speed).
@@ -345,22 +361,18 @@ GPTOSS_AVX2 inline void scores_of_4_keys(const float* q, int dim, const float* k
   for (int h = 0; h < H; ++h) out[h] = hsum4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]);
 }
 
-// Heads i0 .. i0 + H - 1 over all n keys. Whole groups of 4 keys take plain stores and maxima:
-// masked stores are slow on AMD cores, so only a last, partial group uses them. With prefetch_next
-// (the first heads of a group; the others find the lines already asked for), the keys n rows on
-// (the next block, where a run of the cache continues) are prefetched as these are scored: the
-// hardware prefetcher alone left decode attention waiting on memory at ~3.5 GB/s on Zen 3.
+// Heads i0 .. i0 + H - 1 over all n keys, one step of `next` per 4 keys. Whole groups of 4 keys
+// take plain stores and maxima: masked stores are slow on AMD cores, so only a last, partial group
+// uses them.
 template <int H>
 GPTOSS_AVX2 inline void scores_of_heads(const float* q, int dim, const float* k, std::int64_t stride, int n, float scale,
-                                        float* s, int s_stride, float* block_max, bool prefetch_next) {
+                                        float* s, int s_stride, float* block_max, SpreadPrefetch& next) {
   __m128 m[H];
 #pragma GCC unroll 4
   for (int h = 0; h < H; ++h) m[h] = _mm_set1_ps(-INFINITY);
   for (int j0 = 0; j0 < n; j0 += 4) {
     const int keys = std::min(4, n - j0);
-    if (prefetch_next)
-      for (int r = 0; r < keys; ++r)
-        for (int d = 0; d < dim; d += 16) prefetch(k + (j0 + r) * stride + d, std::int64_t(n) * stride);
+    next.step();
     __m128 sv[H];
     scores_of_4_keys<H>(q, dim, k + j0 * stride, stride, keys, sv);
     const __m128i jm = _mm_cmpgt_epi32(_mm_set1_epi32(keys), _mm_setr_epi32(0, 1, 2, 3));
@@ -383,15 +395,19 @@ GPTOSS_AVX2 inline void scores_of_heads(const float* q, int dim, const float* k,
   }
 }
 
+// The keys n rows on (the next block, where a run of the cache continues) are prefetched as these
+// are scored, spread over every pass of the heads: the hardware prefetcher alone left decode
+// attention waiting on memory at ~3.5 GB/s on Zen 3.
 GPTOSS_AVX2 inline void scores(const float* q, int group, int dim, const float* k, std::int64_t stride, int n,
                                float scale, float* s, int s_stride, float* block_max) {
+  SpreadPrefetch next(k + n * stride, n, stride, dim, std::int64_t((group + 2) / 3) * ((n + 3) / 4));
   int i = 0;
   for (; i + 3 <= group; i += 3)
-    scores_of_heads<3>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, i == 0);
+    scores_of_heads<3>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, next);
   if (group - i == 2)
-    scores_of_heads<2>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, i == 0);
+    scores_of_heads<2>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, next);
   if (group - i == 1)
-    scores_of_heads<1>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, i == 0);
+    scores_of_heads<1>(q + i * dim, dim, k, stride, n, scale, s + i * s_stride, s_stride, block_max + i, next);
 }
 
 // exp(x) for x <= 0 as in simd_avx512.hpp (the constants in simd_scalar.hpp). Without vscalefps,
@@ -441,11 +457,11 @@ GPTOSS_AVX2_INLINE void store_part(float* at, __m256i m, __m256 v) {
 // H heads at a time over 8 C dimensions: H x C accumulators, C value vectors and the weight in
 // registers. FMAs take 4 cycles and two issue per cycle, so 8 independent accumulators only just
 // fill the pipes; 6 heads x 16 dimensions (12 of them) measured ~1.3x faster than 2 x 32 on Zen 3.
-// Masked: whether dim may leave part of the 8 C unused (the masks take C more registers). The
-// values n rows on are prefetched, as the keys are by scores_of_heads.
+// Masked: whether dim may leave part of the 8 C unused (the masks take C more registers). One step
+// of `next` per key of each pass over the values.
 template <int H, int C, bool Masked>
 GPTOSS_AVX2 inline void accumulate_heads(const float* p, int p_stride, int dim, const float* v, std::int64_t stride,
-                                         int n, const float* rescale, float* acc) {
+                                         int n, const float* rescale, float* acc, SpreadPrefetch& next) {
   for (int d = 0; d < dim; d += 8 * C) {
     __m256i dm[C];
 #pragma GCC unroll 16
@@ -457,7 +473,7 @@ GPTOSS_AVX2 inline void accumulate_heads(const float* p, int p_stride, int dim, 
       for (int c = 0; c < C; ++c)
         a[h][c] = _mm256_mul_ps(load_part<Masked>(acc + h * dim + d + 8 * c, dm[c]), _mm256_set1_ps(rescale[h]));
     for (int j = 0; j < n; ++j) {
-      for (int c = 0; c < C; c += 2) prefetch(v + j * stride + d + 8 * c, std::int64_t(n) * stride);
+      next.step();
       __m256 vj[C];
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) vj[c] = load_part<Masked>(v + j * stride + d + 8 * c, dm[c]), in_register(vj[c]);
@@ -478,36 +494,48 @@ GPTOSS_AVX2 inline void accumulate_heads(const float* p, int p_stride, int dim, 
 // Heads i .. group - 1, fewer than 6, over 16 dimensions at a time (dim a multiple of 16); 1 or 2
 // heads over 32 where dim allows, to keep 8 accumulators busy.
 GPTOSS_AVX2 inline void accumulate_rest(const float* p, int p_stride, int heads, int dim, const float* v,
-                                        std::int64_t stride, int n, const float* rescale, float* acc) {
+                                        std::int64_t stride, int n, const float* rescale, float* acc,
+                                        SpreadPrefetch& next) {
   const bool wide = dim % 32 == 0;
   switch (heads) {
-    case 5: accumulate_heads<5, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc); break;
-    case 4: accumulate_heads<4, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc); break;
-    case 3: accumulate_heads<3, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc); break;
+    case 5: accumulate_heads<5, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc, next); break;
+    case 4: accumulate_heads<4, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc, next); break;
+    case 3: accumulate_heads<3, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc, next); break;
     case 2:
-      if (wide) accumulate_heads<2, 4, false>(p, p_stride, dim, v, stride, n, rescale, acc);
-      else accumulate_heads<2, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc);
+      if (wide) accumulate_heads<2, 4, false>(p, p_stride, dim, v, stride, n, rescale, acc, next);
+      else accumulate_heads<2, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc, next);
       break;
     case 1:
-      if (wide) accumulate_heads<1, 4, false>(p, p_stride, dim, v, stride, n, rescale, acc);
-      else accumulate_heads<1, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc);
+      if (wide) accumulate_heads<1, 4, false>(p, p_stride, dim, v, stride, n, rescale, acc, next);
+      else accumulate_heads<1, 2, false>(p, p_stride, dim, v, stride, n, rescale, acc, next);
       break;
     default: break;
   }
 }
 
+// The passes over the values that accumulate makes (each of all the block's keys), as it and
+// accumulate_rest choose their tiles.
+inline int value_passes(int group, int dim) {
+  if (dim % 16 != 0) return (group + 1) / 2 * ((dim + 31) / 32);
+  const int rest = group % 6;
+  return group / 6 * (dim / 16) + (rest == 0 ? 0 : rest <= 2 && dim % 32 == 0 ? dim / 32 : dim / 16);
+}
+
+// The values n rows on (the next block) are prefetched as these are used, spread over every pass.
 GPTOSS_AVX2 inline void accumulate(const float* p, int p_stride, int group, int dim, const float* v,
                                    std::int64_t stride, int n, const float* rescale, float* acc) {
+  SpreadPrefetch next(v + n * stride, n, stride, dim, std::int64_t(value_passes(group, dim)) * n);
   int i = 0;
   if (dim % 16 == 0) {
     for (; i + 6 <= group; i += 6)
-      accumulate_heads<6, 2, false>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
-    accumulate_rest(p + i * p_stride, p_stride, group - i, dim, v, stride, n, rescale + i, acc + i * dim);
+      accumulate_heads<6, 2, false>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim, next);
+    accumulate_rest(p + i * p_stride, p_stride, group - i, dim, v, stride, n, rescale + i, acc + i * dim, next);
     return;
   }
   for (; i + 2 <= group; i += 2)
-    accumulate_heads<2, 4, true>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
-  if (i < group) accumulate_heads<1, 4, true>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+    accumulate_heads<2, 4, true>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim, next);
+  if (i < group)
+    accumulate_heads<1, 4, true>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim, next);
 }
 
 }  // namespace gptoss::host_detail::avx2
