@@ -23,13 +23,16 @@
 
 namespace gptoss::host_detail::avx512 {
 
-// How the GEMVs stream their rows, as measured on one Zen 4 core reading from DRAM (the read-sum
-// of `gptoss bench` reaching 22-26 GB/s at the time): bf16 rows one at a time with no software
-// prefetch, a single sequential stream the hardware prefetcher follows, ~21 GB/s (4 rows at once
-// with prefetching ~13 GB/s); MXFP4 rows, whose decoding keeps the core busy, two at a time with
-// a prefetch 16 rows ahead, ~10.5 GB/s (no prefetch ~5-8 GB/s, 1 KB ahead ~6 GB/s).
-inline constexpr int mxfp4_rows_at_once = 2;
-inline constexpr int mxfp4_prefetch_rows = 16;
+// Both GEMVs stream their rows one at a time, so that a matrix is one sequential stream, and ask
+// for each 64-byte line 4 KB before they reach it. Measured on one Emerald Rapids core reading
+// from DRAM (a read-sum at 11-14 GB/s): bf16 ~8-9.5 GB/s without the prefetch, 10.5-12 with it
+// (1 KB ahead 9.7-10.9); MXFP4 two rows at a time with a prefetch 16 rows ahead 6.7-8.8 GB/s,
+// one row 4 KB ahead 9.7-10.1. (On Zen 4, bf16 rows without a prefetch streamed ~21 GB/s, MXFP4
+// two rows 16 ahead ~10.5; these distances have not been measured there.)
+inline constexpr int prefetch_bytes = 4096;
+GPTOSS_AVX512 inline void prefetch_ahead(const void* p) {
+  _mm_prefetch(static_cast<const char*>(p) + prefetch_bytes, _MM_HINT_T0);
+}
 
 GPTOSS_AVX512 inline __m512 widen16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 GPTOSS_AVX512 inline __m512 load_bf16(const bf16* p) { return widen16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
@@ -90,9 +93,11 @@ GPTOSS_AVX512 inline float gemv_bf16_row(const bf16* w, int cols, const float* x
 #pragma GCC unroll 4
   for (int a = 0; a < 4; ++a) acc[a] = _mm512_setzero_ps();
   int k = 0;
-  for (; k + 64 <= cols; k += 64)
+  for (; k + 64 <= cols; k += 64) {  // two 64-byte lines
+    prefetch_ahead(w + k), prefetch_ahead(w + k + 32);
 #pragma GCC unroll 4
     for (int a = 0; a < 4; ++a) acc[a] = _mm512_fmadd_ps(load_bf16(w + k + 16 * a), _mm512_loadu_ps(x + k + 16 * a), acc[a]);
+  }
   for (; k < cols; k += 16) {
     const __mmask16 m = tail_mask(std::min(16, cols - k));
     acc[0] = _mm512_fmadd_ps(load_bf16(w + k, m), _mm512_maskz_loadu_ps(m, x + k), acc[0]);
@@ -104,45 +109,31 @@ GPTOSS_AVX512 inline void gemv_bf16(const bf16* w, std::int64_t rows, int cols, 
   for (std::int64_t r = 0; r < rows; ++r) y[r] = gemv_bf16_row(w + r * cols, cols, x);
 }
 
-template <int R>
-GPTOSS_AVX512 inline void gemv_mxfp4_rows(const std::uint8_t* blocks, const std::uint8_t* scales, int cols,
-                                          const float* xs, float* y) {
-  const int nb = cols / mxfp4::block_elems;
+GPTOSS_AVX512 inline float gemv_mxfp4_row(const std::uint8_t* q, const std::uint8_t* s, int nb, const float* xs) {
   const __m512 table = e2m1_table();
-  __m512 acc[R];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  alignas(64) float sc[R][16];
+  __m512 acc = _mm512_setzero_ps();
+  alignas(64) float sc[16];
   for (int b0 = 0; b0 < nb; b0 += 16) {
     const int n = std::min(16, nb - b0);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) scales16(scales + std::int64_t(r) * nb + b0, n, sc[r]);
+    scales16(s + b0, n, sc);
     for (int i = 0; i < n; ++i) {
       const int b = b0 + i;
-      const __m512 xe = _mm512_loadu_ps(xs + b * 32), xo = _mm512_loadu_ps(xs + b * 32 + 16);
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        const std::uint8_t* q = blocks + (std::int64_t(r) * nb + b) * mxfp4::block_bytes;
-        if (b % 4 == 0)  // one request per 64-byte line
-          _mm_prefetch(reinterpret_cast<const char*>(q + std::int64_t(mxfp4_prefetch_rows) * nb * mxfp4::block_bytes), _MM_HINT_T0);
-        const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
-        __m512 part = _mm512_mul_ps(_mm512_permutexvar_ps(codes, table), xe);
-        part = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table), xo, part);
-        acc[r] = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[r][i]), acc[r]);
-      }
+      const std::uint8_t* qb = q + b * mxfp4::block_bytes;
+      if (b % 4 == 0) prefetch_ahead(qb);  // one request per 64-byte line
+      const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)));
+      __m512 part = _mm512_mul_ps(_mm512_permutexvar_ps(codes, table), _mm512_loadu_ps(xs + b * 32));
+      part = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table), _mm512_loadu_ps(xs + b * 32 + 16), part);
+      acc = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[i]), acc);
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) y[r] = hsum(acc[r]);
+  return hsum(acc);
 }
 
 GPTOSS_AVX512 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t rows,
                                      int cols, const float* xs, float* y) {
-  const std::int64_t row_bytes = cols / 2, row_scales = cols / mxfp4::block_elems;
-  std::int64_t r = 0;
-  constexpr int R = mxfp4_rows_at_once;
-  for (; r + R <= rows; r += R) gemv_mxfp4_rows<R>(blocks + r * row_bytes, scales + r * row_scales, cols, xs, y + r);
-  for (; r < rows; ++r) gemv_mxfp4_rows<1>(blocks + r * row_bytes, scales + r * row_scales, cols, xs, y + r);
+  const int nb = cols / mxfp4::block_elems;
+  for (std::int64_t r = 0; r < rows; ++r)
+    y[r] = gemv_mxfp4_row(blocks + r * nb * mxfp4::block_bytes, scales + r * nb, nb, xs);
 }
 
 GPTOSS_AVX512 inline void widen_bf16(const bf16* w, std::int64_t n, float* out) {
