@@ -15,6 +15,7 @@
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
 #include "gptoss/host/simd_scalar.hpp"
+#include "gptoss/host/spread_prefetch.hpp"
 
 #define GPTOSS_HAVE_AVX2_KERNELS 1
 #define GPTOSS_AVX2 __attribute__((target("avx2,fma")))
@@ -29,29 +30,6 @@ namespace gptoss::host_detail::avx2 {
 // row ~6.5-7.5, with a prefetch 4 KB ahead ~7-8; bf16 ~9 GB/s, 1 KB ahead ~9.5-10.5.
 inline constexpr int bf16_prefetch_bytes = 1024;
 inline constexpr int mxfp4_prefetch_bytes = 4096;
-
-// Asks for the lines of n rows (dim floats, `stride` apart) in equal shares, one per call of
-// step(), `steps` of them, so that a kernel spreads the requests over its whole run: in a burst
-// they fill the core's miss buffers and stall its loads, and memory then idles while it computes.
-// The rows may lie past the end of an array: the addresses are integers, and a prefetch never faults.
-class SpreadPrefetch {
- public:
-  SpreadPrefetch(const float* rows, std::int64_t n, std::int64_t stride, int dim, std::int64_t steps) {
-    const auto begin = reinterpret_cast<std::uintptr_t>(rows);
-    next_ = begin & ~std::uintptr_t(63);  // the first row's line
-    end_ = begin + std::uintptr_t((n - 1) * stride + dim) * sizeof(float);
-    const auto lines = std::int64_t((end_ - next_ + 63) / 64);
-    per_step_ = (lines + steps - 1) / std::max<std::int64_t>(steps, 1);
-  }
-  GPTOSS_AVX2_INLINE void step() {
-    for (std::int64_t i = 0; i < per_step_ && next_ < end_; ++i, next_ += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(next_), _MM_HINT_T0);
-  }
-
- private:
-  std::uintptr_t next_, end_;
-  std::int64_t per_step_;
-};
 
 // Keeps v in a register: without it, GCC's tuning for Zen 3 folds a load shared by several FMAs
 // into each of them, and the loads, not the FMAs, then limit the GEMM (measured: half the speed).

@@ -17,6 +17,7 @@
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
 #include "gptoss/host/simd_scalar.hpp"
+#include "gptoss/host/spread_prefetch.hpp"
 
 #define GPTOSS_HAVE_AVX512_KERNELS 1
 #define GPTOSS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi2")))
@@ -268,11 +269,16 @@ GPTOSS_AVX512 inline __m512 scores16(const float* q, const float* k, std::int64_
   return hsum16(a);
 }
 
+// The keys n rows on (the next block, where a run of the cache continues) are prefetched as these
+// are scored, one step per 16 keys of each head: the hardware prefetcher alone left decode
+// attention at ~5.5 GB/s on an Emerald Rapids core.
 GPTOSS_AVX512 inline void scores(const float* q, int group, int dim, const float* k, std::int64_t stride, int n,
                                  float scale, float* s, int s_stride, float* block_max) {
+  SpreadPrefetch next(k + n * stride, n, stride, dim, std::int64_t(group) * ((n + 15) / 16));
   for (int i = 0; i < group; ++i) {
     __m512 m = _mm512_set1_ps(-INFINITY);
     for (int j0 = 0; j0 < n; j0 += 16) {
+      next.step();
       const int keys = std::min(16, n - j0);
       const float* kj = k + j0 * stride;
       const __mmask16 jm = tail_mask(keys);
@@ -312,9 +318,10 @@ GPTOSS_AVX512 inline float exp_shifted(float* s, int n, float shift) {
 // H heads at a time over 64 dimensions (4 x H accumulators): each value row is loaded once for
 // the H heads, and each accumulator takes one FMA per key, so the chains are independent.
 // Masked: whether dim may leave part of the 64 unused (masked loads do not fold into the FMAs).
+// One step of `next` per key of each pass over the values.
 template <int H, bool Masked>
 GPTOSS_AVX512 inline void accumulate_heads(const float* p, int p_stride, int dim, const float* v, std::int64_t stride,
-                                           int n, const float* rescale, float* acc) {
+                                           int n, const float* rescale, float* acc, SpreadPrefetch& next) {
   for (int d = 0; d < dim; d += 64) {
     __mmask16 dm[4];
 #pragma GCC unroll 16
@@ -326,6 +333,7 @@ GPTOSS_AVX512 inline void accumulate_heads(const float* p, int p_stride, int dim
       for (int c = 0; c < 4; ++c)
         a[h][c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(dm[c], acc + h * dim + d + 16 * c), _mm512_set1_ps(rescale[h]));
     for (int j = 0; j < n; ++j) {
+      next.step();
       __m512 vj[4];
 #pragma GCC unroll 16
       for (int c = 0; c < 4; ++c)
@@ -344,14 +352,18 @@ GPTOSS_AVX512 inline void accumulate_heads(const float* p, int p_stride, int dim
   }
 }
 
+// The values n rows on (the next block) are prefetched as these are used, spread over every pass:
+// (group / 4 + group % 4) tiles of heads, each over dim in steps of 64.
 GPTOSS_AVX512 inline void accumulate(const float* p, int p_stride, int group, int dim, const float* v,
                                      std::int64_t stride, int n, const float* rescale, float* acc) {
+  const std::int64_t passes = std::int64_t(group / 4 + group % 4) * ((dim + 63) / 64);
+  SpreadPrefetch next(v + n * stride, n, stride, dim, passes * n);
   auto heads = [&]<bool Masked>() {
     int i = 0;
     for (; i + 4 <= group; i += 4)
-      accumulate_heads<4, Masked>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+      accumulate_heads<4, Masked>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim, next);
     for (; i < group; ++i)
-      accumulate_heads<1, Masked>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim);
+      accumulate_heads<1, Masked>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim, next);
   };
   if (dim % 64 == 0)
     heads.template operator()<false>();
