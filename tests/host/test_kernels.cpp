@@ -248,7 +248,7 @@ BOOST_AUTO_TEST_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
   Random rnd;
   for (Isa isa : fast_isas())
     for (int rows : {1, 3, 5, 9})
-      for (int cols : {3, 5, 16, 33, 200, 1000})
+      for (int cols : {3, 5, 16, 33, 200, 1000, 2100})
         for (int tokens : {1, 2, 4, 5, 6, 7, 13}) {
           BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols << " tokens " << tokens) {
             const std::int64_t xs = cols + 3, ys = rows + 2;  // strides wider than the data
