@@ -15,6 +15,7 @@
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
 #include "gptoss/host/simd_scalar.hpp"
+#include "gptoss/host/gemm_blocks.hpp"
 #include "gptoss/host/spread_prefetch.hpp"
 
 #define GPTOSS_HAVE_AVX2_KERNELS 1
@@ -300,21 +301,9 @@ inline constexpr int gemm_columns = 768;
 
 GPTOSS_AVX2 inline void gemm_rows(const float* w, int rows, int cols, const float* x, std::int64_t x_stride,
                                   int tokens, float* y, std::int64_t y_stride) {
-  constexpr int T = 4;
-  for (int k0 = 0; k0 < cols; k0 += gemm_columns) {
-    const int n = std::min(gemm_columns, cols - k0);
-    int t = 0;
-    for (; t + T <= tokens; t += T)
-      gemm_all_rows<T>(w, rows, cols, k0, n, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
-    const float* xt = x + t * x_stride;
-    float* yt = y + t * y_stride;
-    switch (tokens - t) {
-      case 3: gemm_all_rows<3>(w, rows, cols, k0, n, xt, x_stride, yt, y_stride); break;
-      case 2: gemm_all_rows<2>(w, rows, cols, k0, n, xt, x_stride, yt, y_stride); break;
-      case 1: gemm_all_rows<1>(w, rows, cols, k0, n, xt, x_stride, yt, y_stride); break;
-      default: break;
-    }
-  }
+  gemm_in_blocks<gemm_columns, 4>(cols, tokens, [&]<int T>(int k0, int n, int t0) {
+    gemm_all_rows<T>(w, rows, cols, k0, n, x + t0 * x_stride, x_stride, y + t0 * y_stride, y_stride);
+  });
 }
 
 // The sums of the 8 lanes of a, b, c and d.
