@@ -239,8 +239,8 @@ GPTOSS_AVX512 inline void gemm_all_rows(const float* w, int rows, int cols, int 
 
 // Columns a block at a time, so that 6 tokens' activations (12 KB) stay in L1 beside the 4 weight
 // rows: over all 2880 columns (69 KB) they came from L2 with the weights. Measured on an Emerald
-// Rapids core, one expert's MLP1 for 64 tokens (BM_gemm_mxfp4): 61-69 GFLOP/s without blocks,
-// 64-88 with blocks of 1024 columns, 67-86 with 512 (the FMA peak ~177). The partial sums of the
+// Rapids core, one expert's MLP1 for 64 tokens (BM_gemm_mxfp4): 57-72 GFLOP/s without blocks,
+// 64-91 with blocks of 1024 columns, 67-86 with 512 (the FMA peak ~177). The partial sums of the
 // blocks are added in a fixed order.
 inline constexpr int gemm_columns = 512;
 
