@@ -144,11 +144,7 @@ void BM_gemm_mxfp4(benchmark::State& state) {
   Scratch scratch(1);  // one worker: this thread
   const Mxfp4Rows w{Mxfp4Matrix{blocks.data(), scales.data(), int(rows), int(cols)}};
   for (auto _ : state) {
-    for (std::int64_t r0 = 0; r0 < rows; r0 += expand_rows) {
-      float* buf = scratch.get(0, std::size_t(expand_rows) * cols);
-      w.expand(*k, r0, expand_rows, buf);
-      k->gemm_rows(buf, expand_rows, int(cols), x.data(), cols, tokens, y.data() + r0, rows);
-    }
+    matmul(w, nullptr, x.data(), cols, tokens, y.data(), rows, pool, scratch, *k);
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 2.0 * rows * cols * tokens,

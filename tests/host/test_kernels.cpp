@@ -2,6 +2,7 @@
 // sizes, for each instruction set this CPU runs; outputs are poisoned with NaN first so a value
 // a kernel forgot to write cannot pass, and writes outside the output are caught the same way.
 #define BOOST_TEST_MODULE host_kernels
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -199,7 +200,7 @@ BOOST_AUTO_TEST_CASE(the_scalar_mxfp4_gemv_is_the_decoded_product) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(widening_and_decoding_are_exact) {
+BOOST_AUTO_TEST_CASE(widening_is_exact) {
   Random rnd;
   for (Isa isa : fast_isas())
     for (int n : {1, 15, 17, 1003}) {
@@ -209,67 +210,120 @@ BOOST_AUTO_TEST_CASE(widening_and_decoding_are_exact) {
       for (int i = 0; i < n; ++i) BOOST_REQUIRE_EQUAL(got[i], to_float(w[i]));
       BOOST_TEST(std::isnan(got[std::size_t(n)]));
     }
-  for (Isa isa : fast_isas())
-    for (int blocks : {1, 15, 17, 33}) {
-      const int n = blocks * mxfp4::block_elems;
-      auto q = rnd.bytes(std::size_t(n) / 2);
-      auto s = rnd.scales(std::size_t(blocks));
-      std::vector<float> want(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n) + 1, nan_value);
-      mxfp4::decode_row(q.data(), s.data(), std::size_t(n), want.data());
-      kernels_for(isa).decode_mxfp4(q.data(), s.data(), n, got.data());
-      for (int i = 0; i < n; ++i)
-        BOOST_REQUIRE_MESSAGE(bits_of_float(got[i]) == bits_of_float(want[i]),
-                              isa_name(isa) << " value " << i << ": " << got[i] << " vs " << want[i]);
-      BOOST_TEST(std::isnan(got[std::size_t(n)]));
+}
+
+namespace {
+
+// Expanding a prefill tile in each instruction set's layout: every value bit for bit as
+// to_float or decode_row gives it, and nothing written past tile_rows x cols.
+void check_tile(const Kernels& k, const std::vector<float>& tile, const std::vector<float>& want, int rows, int cols) {
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      const float got = tile[std::size_t(tile_offset(k.tile_layout, cols, r, c))], w = want[std::size_t(r) * cols + c];
+      BOOST_REQUIRE_MESSAGE(bits_of_float(got) == bits_of_float(w),
+                            isa_name(k.isa) << " rows " << rows << " cols " << cols << " value (" << r << ", " << c
+                                            << "): " << got << " vs " << w);
     }
+  BOOST_TEST(std::isnan(tile[std::size_t(tile_rows) * cols]));
+}
+
+std::vector<Isa> every_isa() {
+  std::vector<Isa> out = fast_isas();
+  out.push_back(Isa::scalar);
+  return out;
+}
+
+}  // namespace
+
+// Tiles of whole rows and of a range of columns within wider rows (as matmul takes them).
+BOOST_AUTO_TEST_CASE(expanding_tiles_is_exact) {
+  Random rnd;
+  for (Isa isa : every_isa())
+    for (int rows : {1, 5, 16, 17, 31, 32})
+      for (int cols : {1, 15, 17, 100})
+        for (int k0 : {0, 5}) {
+          const int stride = cols + k0 + 3;
+          auto w = rnd.bf16s(std::size_t(rows) * stride);
+          std::vector<float> want(std::size_t(rows) * cols), tile(std::size_t(tile_rows) * cols + 1, nan_value);
+          for (int r = 0; r < rows; ++r)
+            for (int c = 0; c < cols; ++c) want[std::size_t(r) * cols + c] = to_float(w[std::size_t(r) * stride + k0 + c]);
+          kernels_for(isa).expand_bf16(w.data() + k0, stride, rows, cols, tile.data());
+          check_tile(kernels_for(isa), tile, want, rows, cols);
+        }
+  for (Isa isa : every_isa())
+    for (int rows : {1, 5, 16, 17, 31, 32})
+      for (int blocks : {1, 3, 17})
+        for (int b0 : {0, 2}) {
+          const int row_blocks = blocks + b0 + 1, cols = blocks * mxfp4::block_elems;
+          auto q = rnd.bytes(std::size_t(rows) * row_blocks * mxfp4::block_bytes);
+          auto s = rnd.scales(std::size_t(rows) * row_blocks);
+          std::vector<float> all(std::size_t(rows) * row_blocks * mxfp4::block_elems), want(std::size_t(rows) * cols);
+          std::vector<float> tile(std::size_t(tile_rows) * cols + 1, nan_value);
+          mxfp4::decode_row(q.data(), s.data(), all.size(), all.data());
+          for (int r = 0; r < rows; ++r)
+            for (int c = 0; c < cols; ++c)
+              want[std::size_t(r) * cols + c] = all[(std::size_t(r) * row_blocks + b0) * mxfp4::block_elems + c];
+          kernels_for(isa).expand_mxfp4(q.data() + b0 * mxfp4::block_bytes, s.data() + b0,
+                                        std::int64_t(row_blocks) * mxfp4::block_elems, rows, cols, tile.data());
+          check_tile(kernels_for(isa), tile, want, rows, cols);
+        }
 }
 
 // Every byte (two codes) under every finite scale, bit for bit: the SIMD decoders' value tables,
-// signed zeros and the subnormal scale 2^-127 included.
+// signed zeros and the subnormal scale 2^-127 included, as a tile of 24 rows of 85 blocks.
 BOOST_AUTO_TEST_CASE(decoding_is_exact_for_every_byte_and_scale) {
   const int blocks_per_scale = 256 / mxfp4::block_bytes, scales = 255;  // 255 is NaN, rejected on load
+  const int rows = 24, cols = scales * blocks_per_scale / rows * mxfp4::block_elems;
   std::vector<std::uint8_t> q(std::size_t(scales) * 256), s(std::size_t(scales) * blocks_per_scale);
   for (std::size_t i = 0; i < q.size(); ++i) q[i] = std::uint8_t(i);
   for (std::size_t b = 0; b < s.size(); ++b) s[b] = std::uint8_t(b / blocks_per_scale);
-  const std::size_t n = s.size() * mxfp4::block_elems;
-  std::vector<float> want(n);
-  mxfp4::decode_row(q.data(), s.data(), n, want.data());
-  for (Isa isa : fast_isas()) {
-    std::vector<float> got(n + 1, nan_value);
-    kernels_for(isa).decode_mxfp4(q.data(), s.data(), std::int64_t(n), got.data());
-    for (std::size_t i = 0; i < n; ++i)
-      BOOST_REQUIRE_MESSAGE(bits_of_float(got[i]) == bits_of_float(want[i]),
-                            isa_name(isa) << " value " << i << ": " << got[i] << " vs " << want[i]);
-    BOOST_TEST(std::isnan(got[n]));
+  std::vector<float> want(std::size_t(rows) * cols);
+  mxfp4::decode_row(q.data(), s.data(), want.size(), want.data());
+  for (Isa isa : every_isa()) {
+    std::vector<float> tile(std::size_t(tile_rows) * cols + 1, nan_value);
+    kernels_for(isa).expand_mxfp4(q.data(), s.data(), cols, rows, cols, tile.data());
+    check_tile(kernels_for(isa), tile, want, rows, cols);
   }
 }
 
+// Products written, or added to what y holds; never past the rows.
 BOOST_AUTO_TEST_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
   Random rnd;
   for (Isa isa : fast_isas())
-    for (int rows : {1, 3, 5, 9})
+    for (int rows : {1, 3, 5, 9, 16, 17, 31, 32})
       for (int cols : {3, 5, 16, 33, 200, 1000, 2100})
-        for (int tokens : {1, 2, 4, 5, 6, 7, 13}) {
-          BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols << " tokens " << tokens) {
-            const std::int64_t xs = cols + 3, ys = rows + 2;  // strides wider than the data
-            auto w = rnd.floats(std::size_t(rows) * cols);
-            auto x = rnd.floats(std::size_t(tokens * xs));
-            std::vector<float> want(static_cast<std::size_t>(tokens * ys), nan_value), got(want), scale(want.size(), 0.0f);
-            scalar::gemm_rows(w.data(), rows, cols, x.data(), xs, tokens, want.data(), ys);
-            kernels_for(isa).gemm_rows(w.data(), rows, cols, x.data(), xs, tokens, got.data(), ys);
-            for (int t = 0; t < tokens; ++t)
-              for (int r = 0; r < ys; ++r) {
-                const std::size_t i = std::size_t(t * ys + r);
-                if (r >= rows) {
-                  BOOST_REQUIRE(std::isnan(got[i]));
-                  continue;
+        for (int tokens : {1, 2, 4, 5, 6, 7, 13, 25})
+          for (bool accumulate : {false, true}) {
+            BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols << " tokens " << tokens
+                                             << (accumulate ? " accumulating" : "")) {
+              const std::int64_t xs = cols + 3, ys = rows + 2;  // strides wider than the data
+              auto w = rnd.floats(std::size_t(rows) * cols);
+              auto x = rnd.floats(std::size_t(tokens * xs));
+              // The tile in the kernel's layout, its unused lanes finite.
+              const Kernels& k = kernels_for(isa);
+              auto tile = rnd.floats(std::size_t(tile_rows) * cols);
+              for (int r = 0; r < rows; ++r)
+                for (int c = 0; c < cols; ++c)
+                  tile[std::size_t(tile_offset(k.tile_layout, cols, r, c))] = w[std::size_t(r) * cols + c];
+              std::vector<float> want(static_cast<std::size_t>(tokens * ys), nan_value), got(want), start = rnd.floats(want.size());
+              for (int t = 0; t < tokens; ++t)
+                for (int r = 0; accumulate && r < rows; ++r) got[std::size_t(t * ys + r)] = start[std::size_t(t * ys + r)];
+              scalar::gemm_rows(w.data(), rows, cols, x.data(), xs, tokens, want.data(), ys, false);
+              k.gemm_rows(tile.data(), rows, cols, x.data(), xs, tokens, got.data(), ys, accumulate);
+              for (int t = 0; t < tokens; ++t)
+                for (int r = 0; r < ys; ++r) {
+                  const std::size_t i = std::size_t(t * ys + r);
+                  if (r >= rows) {
+                    BOOST_REQUIRE(std::isnan(got[i]));
+                    continue;
+                  }
+                  float sc = accumulate ? std::fabs(start[i]) : 0.0f;
+                  for (int c = 0; c < cols; ++c) sc += std::fabs(w[std::size_t(r) * cols + c] * x[std::size_t(t * xs + c)]);
+                  const float expected = want[i] + (accumulate ? start[i] : 0.0f);
+                  check_close(&got[i], &expected, &sc, 1, 1e-5);
                 }
-                float sc = 0.0f;
-                for (int k = 0; k < cols; ++k) sc += std::fabs(w[std::size_t(r) * cols + k] * x[std::size_t(t * xs + k)]);
-                check_close(&got[i], &want[i], &sc, 1, 1e-5);
-              }
+            }
           }
-        }
 }
 
 BOOST_AUTO_TEST_CASE(attention_kernels_match_scalar) {
@@ -383,37 +437,40 @@ BOOST_AUTO_TEST_CASE(group_attention_matches_two_pass_softmax_with_sink) {
   }
 }
 
-// matmul with a thread pool, bias and both row kinds, one token (GEMV) and several (GEMM), against
-// the scalar definition: the same numbers whichever path and however many threads.
-BOOST_AUTO_TEST_CASE(matmul_matches_the_definition_for_one_and_many_tokens) {
+// matmul with a thread pool, bias and both row kinds, one token (GEMV) and several (GEMM, with
+// rows over several tiles and, at 608 columns, columns too), against the scalar definition: the
+// same numbers whichever path and however many threads.
+BOOST_DATA_TEST_CASE(matmul_matches_the_definition_for_one_and_many_tokens, boost::unit_test::data::make({96, 608}), cols) {
   Random rnd;
-  const int rows = 37, cols = 96;
+  const int rows = 37;
   auto wb = rnd.bf16s(rows * cols), bias = rnd.bf16s(rows);
   auto q = rnd.bytes(rows * cols / 2);
   auto s = rnd.scales(rows * cols / 32);
   std::vector<float> wq(rows * cols);
   mxfp4::decode_row(q.data(), s.data(), rows * cols, wq.data());
   const Bf16Vector b{bias.data(), rows};
-  for (int threads : {1, 2, 3})
-    for (int tokens : {1, 4}) {
-      ThreadPool pool(threads);
-      Scratch scratch;
-      auto x = rnd.floats(tokens * cols);
-      auto check = [&](const auto& w, auto weight) {
-        std::vector<float> y(tokens * rows, nan_value);
-        matmul(w, &b, x.data(), cols, tokens, y.data(), rows, pool, scratch);
-        for (int t = 0; t < tokens; ++t)
-          for (int r = 0; r < rows; ++r) {
-            double want = b[r], scale = std::fabs(b[r]);
-            for (int k = 0; k < cols; ++k) {
-              want += double(weight(r, k)) * x[t * cols + k];
-              scale += std::fabs(weight(r, k) * x[t * cols + k]);
+  for (Isa isa : every_isa())
+    for (int threads : {1, 2, 3})
+      for (int tokens : {1, 4, 13}) {
+        ThreadPool pool(threads);
+        Scratch scratch;
+        auto x = rnd.floats(tokens * cols);
+        auto check = [&](const auto& w, auto weight) {
+          std::vector<float> y(tokens * rows, nan_value);
+          matmul(w, &b, x.data(), cols, tokens, y.data(), rows, pool, scratch, kernels_for(isa));
+          for (int t = 0; t < tokens; ++t)
+            for (int r = 0; r < rows; ++r) {
+              double want = b[r], scale = std::fabs(b[r]);
+              for (int k = 0; k < cols; ++k) {
+                want += double(weight(r, k)) * x[t * cols + k];
+                scale += std::fabs(weight(r, k) * x[t * cols + k]);
+              }
+              BOOST_REQUIRE_MESSAGE(std::fabs(y[t * rows + r] - want) <= 1e-5 * scale,
+                                    isa_name(isa) << " threads " << threads << " tokens " << tokens << " row " << r
+                                                  << ": " << y[t * rows + r]);
             }
-            BOOST_REQUIRE_MESSAGE(std::fabs(y[t * rows + r] - want) <= 1e-5 * scale,
-                                  "threads " << threads << " tokens " << tokens << " row " << r << ": " << y[t * rows + r]);
-          }
-      };
-      check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}}, [&](int r, int k) { return to_float(wb[r * cols + k]); });
-      check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}}, [&](int r, int k) { return wq[r * cols + k]; });
-    }
+        };
+        check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}}, [&](int r, int k) { return to_float(wb[r * cols + k]); });
+        check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}}, [&](int r, int k) { return wq[r * cols + k]; });
+      }
 }

@@ -1,29 +1,35 @@
-// The loop order the prefill GEMMs share: columns a block at a time, and within a block the tokens
-// a group at a time, the last, smaller group with a tile of its own size.
+// The loop orders the prefill GEMMs share: the tokens a group at a time, the last, smaller group
+// with a tile of its own size; and, for kernels that reduce across lanes, columns a block at a time.
 #pragma once
 #include <algorithm>
 
 namespace gptoss::host_detail {
 
-// rows.template operator()<t>(k0, n, t0) for the t (<= T) tokens left.
-template <int T, class AllRows>
-void gemm_rest(int t, int k0, int n, int t0, AllRows& rows) {
+// tile.template operator()<t>(t0) for the t (<= T) tokens left from t0.
+template <int T, class Tile>
+void gemm_rest(int t, int t0, Tile& tile) {
   if constexpr (T > 0) {
-    if (t == T) rows.template operator()<T>(k0, n, t0);
-    else gemm_rest<T - 1>(t, k0, n, t0, rows);
+    if (t == T) tile.template operator()<T>(t0);
+    else gemm_rest<T - 1>(t, t0, tile);
   }
 }
 
-// Calls rows.template operator()<t>(k0, n, t0) over columns [k0, k0 + n) for the t tokens from t0:
+// tile.template operator()<t>(t0) over the tokens [0, tokens), T at a time.
+template <int T, class Tile>
+void in_token_groups(int tokens, Tile&& tile) {
+  int t0 = 0;
+  for (; t0 + T <= tokens; t0 += T) tile.template operator()<T>(t0);
+  gemm_rest<T - 1>(tokens - t0, t0, tile);
+}
+
+// rows.template operator()<t>(k0, n, t0) over columns [k0, k0 + n) for the t tokens from t0:
 // Columns columns and T tokens at a time. The blocks follow one another in a fixed order, so each
 // output's partial sums are added in the same order whatever the number of tokens.
 template <int Columns, int T, class AllRows>
 void gemm_in_blocks(int cols, int tokens, AllRows&& rows) {
   for (int k0 = 0; k0 < cols; k0 += Columns) {
     const int n = std::min(Columns, cols - k0);
-    int t0 = 0;
-    for (; t0 + T <= tokens; t0 += T) rows.template operator()<T>(k0, n, t0);
-    gemm_rest<T - 1>(tokens - t0, k0, n, t0, rows);
+    in_token_groups<T>(tokens, [&]<int U>(int t0) { rows.template operator()<U>(k0, n, t0); });
   }
 }
 

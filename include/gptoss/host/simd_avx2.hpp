@@ -286,12 +286,12 @@ GPTOSS_AVX2 inline void gemm_tile(const float* w, std::int64_t w_stride, int n, 
 // Every row for T tokens over columns [k0, k0 + n).
 template <int T>
 GPTOSS_AVX2 inline void gemm_all_rows(const float* w, int rows, int cols, int k0, int n, const float* x,
-                                      std::int64_t x_stride, float* y, std::int64_t y_stride) {
+                                      std::int64_t x_stride, float* y, std::int64_t y_stride, bool accumulate) {
   int r = 0;
   for (; r + 3 <= rows; r += 3)
-    gemm_tile<3, T>(w + std::int64_t(r) * cols + k0, cols, n, x + k0, x_stride, y + r, y_stride, k0 > 0);
-  if (rows - r == 2) gemm_tile<2, T>(w + std::int64_t(r) * cols + k0, cols, n, x + k0, x_stride, y + r, y_stride, k0 > 0);
-  if (rows - r == 1) gemm_tile<1, T>(w + std::int64_t(r) * cols + k0, cols, n, x + k0, x_stride, y + r, y_stride, k0 > 0);
+    gemm_tile<3, T>(w + std::int64_t(r) * cols + k0, cols, n, x + k0, x_stride, y + r, y_stride, accumulate);
+  if (rows - r == 2) gemm_tile<2, T>(w + std::int64_t(r) * cols + k0, cols, n, x + k0, x_stride, y + r, y_stride, accumulate);
+  if (rows - r == 1) gemm_tile<1, T>(w + std::int64_t(r) * cols + k0, cols, n, x + k0, x_stride, y + r, y_stride, accumulate);
 }
 
 // Columns a block at a time (gemm_columns of them), so that 4 tokens' activations stay in L1 while
@@ -300,9 +300,9 @@ GPTOSS_AVX2 inline void gemm_all_rows(const float* w, int rows, int cols, int k0
 inline constexpr int gemm_columns = 768;
 
 GPTOSS_AVX2 inline void gemm_rows(const float* w, int rows, int cols, const float* x, std::int64_t x_stride,
-                                  int tokens, float* y, std::int64_t y_stride) {
+                                  int tokens, float* y, std::int64_t y_stride, bool accumulate) {
   gemm_in_blocks<gemm_columns, 4>(cols, tokens, [&]<int T>(int k0, int n, int t0) {
-    gemm_all_rows<T>(w, rows, cols, k0, n, x + t0 * x_stride, x_stride, y + t0 * y_stride, y_stride);
+    gemm_all_rows<T>(w, rows, cols, k0, n, x + t0 * x_stride, x_stride, y + t0 * y_stride, y_stride, accumulate || k0 > 0);
   });
 }
 

@@ -15,6 +15,7 @@
 
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
+#include "gptoss/host/gemm_blocks.hpp"
 
 #define GPTOSS_HAVE_NEON_KERNELS 1
 
@@ -148,7 +149,8 @@ inline void decode_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales,
 // R rows times T tokens, each a 4-wide partial dot product, reduced at the end; the last cols % 4
 // products are added one by one.
 template <int R, int T>
-inline void gemm_tile(const float* w, int cols, const float* x, std::int64_t x_stride, float* y, std::int64_t y_stride) {
+inline void gemm_tile(const float* w, int cols, const float* x, std::int64_t x_stride, float* y, std::int64_t y_stride,
+                      bool accumulate) {
   float32x4_t acc[R][T];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
@@ -172,34 +174,27 @@ inline void gemm_tile(const float* w, int cols, const float* x, std::int64_t x_s
     for (int t = 0; t < T; ++t) {
       float sum = vaddvq_f32(acc[r][t]);
       for (int j = k; j < cols; ++j) sum += w[std::int64_t(r) * cols + j] * x[t * x_stride + j];
-      y[t * y_stride + r] = sum;
+      float& out = y[t * y_stride + r];
+      out = accumulate ? out + sum : sum;
     }
 }
 
 // All rows for T tokens: the tokens' activations stay in L1 while the weight rows stream from L2.
 template <int T>
 inline void gemm_all_rows(const float* w, int rows, int cols, const float* x, std::int64_t x_stride, float* y,
-                          std::int64_t y_stride) {
+                          std::int64_t y_stride, bool accumulate) {
   int r = 0;
-  for (; r + 4 <= rows; r += 4) gemm_tile<4, T>(w + std::int64_t(r) * cols, cols, x, x_stride, y + r, y_stride);
-  for (; r < rows; ++r) gemm_tile<1, T>(w + std::int64_t(r) * cols, cols, x, x_stride, y + r, y_stride);
+  for (; r + 4 <= rows; r += 4) gemm_tile<4, T>(w + std::int64_t(r) * cols, cols, x, x_stride, y + r, y_stride, accumulate);
+  for (; r < rows; ++r) gemm_tile<1, T>(w + std::int64_t(r) * cols, cols, x, x_stride, y + r, y_stride, accumulate);
 }
 
 inline void gemm_rows(const float* w, int rows, int cols, const float* x, std::int64_t x_stride, int tokens, float* y,
-                      std::int64_t y_stride) {
+                      std::int64_t y_stride, bool accumulate) {
   // 4 x 5 accumulators, 4 weight and 5 activation vectors: 29 of the 32 registers (GCC 12 loads
   // every token's activations before the FMAs, and at 4 x 6 spills accumulators in the loop).
-  constexpr int T = 5;
-  int t = 0;
-  for (; t + T <= tokens; t += T) gemm_all_rows<T>(w, rows, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
-  x += t * x_stride, y += t * y_stride;
-  switch (tokens - t) {
-    case 4: gemm_all_rows<4>(w, rows, cols, x, x_stride, y, y_stride); break;
-    case 3: gemm_all_rows<3>(w, rows, cols, x, x_stride, y, y_stride); break;
-    case 2: gemm_all_rows<2>(w, rows, cols, x, x_stride, y, y_stride); break;
-    case 1: gemm_all_rows<1>(w, rows, cols, x, x_stride, y, y_stride); break;
-    default: break;
-  }
+  in_token_groups<5>(tokens, [&]<int T>(int t0) {
+    gemm_all_rows<T>(w, rows, cols, x + t0 * x_stride, x_stride, y + t0 * y_stride, y_stride, accumulate);
+  });
 }
 
 }  // namespace gptoss::host_detail::neon

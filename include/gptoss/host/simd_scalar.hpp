@@ -29,6 +29,16 @@ inline constexpr float exp_taylor[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0
 // The activations as the bf16 products read them, when a kernel takes them in their own order.
 inline void copy_input(const float* x, int cols, float* out) { std::copy_n(x, cols, out); }
 
+// Prefill tiles: up to tile_rows weight rows, over a range of columns, expanded to float32 once,
+// then multiplied with every token of the call by gemm_rows. Each instruction set lays them out
+// for its gemm_rows, as its Kernels table says: [rows][cols], or [cols][tile_rows], where a
+// column's rows are contiguous for a kernel that multiplies them by one activation broadcast.
+enum class TileLayout { row_major, column_major };
+inline constexpr int tile_rows = 32;
+inline std::int64_t tile_offset(TileLayout layout, int cols, int r, int k) {
+  return layout == TileLayout::row_major ? std::int64_t(r) * cols + k : std::int64_t(k) * tile_rows + r;
+}
+
 namespace scalar {
 
 // Each GEMV reads its activations arranged for it, once per call, by the arrange function of its
@@ -74,14 +84,16 @@ inline void decode_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales,
   mxfp4::decode_row(blocks, scales, std::size_t(n), out);
 }
 
-// y[t, r] = sum_k w[r, k] x[t, k] for t < tokens, r < rows: w row-major [rows, cols] in float32.
-inline void gemm_rows(const float* w, int rows, int cols, const float* x, std::int64_t x_stride, int tokens, float* y,
-                      std::int64_t y_stride) {
+// y[t, r] (+)= sum_k W[r, k] x[t, k] for t < tokens, r < rows, with W a row-major tile (below),
+// added to y when accumulate is set; each sum in column order.
+inline void gemm_rows(const float* tile, int rows, int cols, const float* x, std::int64_t x_stride, int tokens,
+                      float* y, std::int64_t y_stride, bool accumulate) {
   for (int t = 0; t < tokens; ++t)
     for (int r = 0; r < rows; ++r) {
       float acc = 0.0f;
-      for (int k = 0; k < cols; ++k) acc += w[std::int64_t(r) * cols + k] * x[t * x_stride + k];
-      y[t * y_stride + r] = acc;
+      for (int k = 0; k < cols; ++k) acc += tile[std::int64_t(r) * cols + k] * x[t * x_stride + k];
+      float& out = y[t * y_stride + r];
+      out = accumulate ? out + acc : acc;
     }
 }
 
@@ -122,4 +134,19 @@ inline void accumulate(const float* p, int p_stride, int group, int dim, const f
 }
 
 }  // namespace scalar
+
+// The tile of rows x cols weights (cols a multiple of 32 for MXFP4) whose rows start row_stride
+// values apart, row-major: each row's values widened or decoded in order.
+template <auto Widen>
+void widen_tile(const bf16* w, std::int64_t row_stride, int rows, int cols, float* tile) {
+  for (int r = 0; r < rows; ++r) Widen(w + r * row_stride, cols, tile + std::int64_t(r) * cols);
+}
+template <auto Decode>
+void decode_tile(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t row_stride, int rows, int cols,
+                 float* tile) {
+  const std::int64_t row_blocks = row_stride / mxfp4::block_elems;
+  for (int r = 0; r < rows; ++r)
+    Decode(blocks + r * row_blocks * mxfp4::block_bytes, scales + r * row_blocks, cols, tile + std::int64_t(r) * cols);
+}
+
 }  // namespace gptoss::host_detail
