@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "gptoss/host/kernels.hpp"
@@ -324,6 +325,24 @@ BOOST_AUTO_TEST_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
                 }
             }
           }
+}
+
+// The token groups of the prefill tiles cover the tokens once, in order, at most T at a time and
+// as even as they can be.
+BOOST_AUTO_TEST_CASE(token_groups_are_even_and_cover_every_token) {
+  for (int tokens = 0; tokens <= 100; ++tokens) {
+    std::vector<std::pair<int, int>> groups;  // (first token, size)
+    in_token_groups<12>(tokens, [&]<int T>(int t0) { groups.emplace_back(t0, T); });
+    int next = 0, smallest = 12, largest = 0;
+    for (auto [t0, n] : groups) {
+      BOOST_REQUIRE_EQUAL(t0, next);
+      BOOST_REQUIRE(n >= 1 && n <= 12);
+      next += n, smallest = std::min(smallest, n), largest = std::max(largest, n);
+    }
+    BOOST_REQUIRE_EQUAL(next, tokens);
+    BOOST_REQUIRE_EQUAL(int(groups.size()), (tokens + 11) / 12);
+    if (!groups.empty()) BOOST_REQUIRE_LE(largest - smallest, 1);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(attention_kernels_match_scalar) {
