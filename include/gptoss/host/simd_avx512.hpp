@@ -182,7 +182,7 @@ GPTOSS_AVX512 inline void widen_bf16(const bf16* w, std::int64_t n, float* out) 
 // columns and a 4 x 6 tile with reductions at 67-72 GFLOP/s in the same runs: column-major tiles
 // of all columns 104-120, of 512 columns 108-118, of 256 117-128, of 128 107-126 (the FMA peak
 // ~177). The GEMM itself then runs at ~85% of the peak and expanding takes ~11% of the time.
-inline constexpr int tile_cols = 512;
+inline constexpr int tile_cols = 256;
 static_assert(tile_cols % mxfp4::block_elems == 0, "MXFP4 tiles hold whole blocks");
 
 // v[c] lane i = v[i] lane c: the 16 x 16 transpose, as in hsum16 but without the additions.
