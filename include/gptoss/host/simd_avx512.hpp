@@ -229,10 +229,11 @@ template <class Row>
 GPTOSS_AVX512 inline void block_dwords(Row row, __m512i (&d)[4], __mmask16 bytes = __mmask16(0xffff)) {
   __m512i a[4];  // a[g] lane 4i + c: dword c of row 4g + i
 #pragma GCC unroll 4
-  for (int g = 0; g < 4; ++g) {
+  for (int g = 0; g < 4; ++g) {  // the lane of an insert is an immediate
     a[g] = _mm512_castsi128_si512(load16(row(4 * g), bytes));
-#pragma GCC unroll 4
-    for (int i = 1; i < 4; ++i) a[g] = _mm512_inserti32x4(a[g], load16(row(4 * g + i), bytes), i);
+    a[g] = _mm512_inserti32x4(a[g], load16(row(4 * g + 1), bytes), 1);
+    a[g] = _mm512_inserti32x4(a[g], load16(row(4 * g + 2), bytes), 2);
+    a[g] = _mm512_inserti32x4(a[g], load16(row(4 * g + 3), bytes), 3);
   }
   // Dwords 0 and 1 (or 2 and 3) of 8 rows: lane 8c + i.
   const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
