@@ -19,7 +19,8 @@ void gemm_rest(int t, int t0, Tile& tile) {
 // busy (61 tokens go 11 + 5 x 10 rather than 5 x 12 + 1).
 template <int T, class Tile>
 void in_token_groups(int tokens, Tile&& tile) {
-  const int groups = (tokens + T - 1) / T, small = tokens / std::max(groups, 1), large = tokens % std::max(groups, 1);
+  if (tokens <= 0) return;
+  const int groups = (tokens + T - 1) / T, small = tokens / groups, large = tokens % groups;
   for (int g = 0, t0 = 0; g < groups; ++g) {
     const int t = small + (g < large);
     gemm_rest<T>(t, t0, tile);

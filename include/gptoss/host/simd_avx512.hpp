@@ -23,11 +23,6 @@
 #define GPTOSS_HAVE_AVX512_KERNELS 1
 #define GPTOSS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi2")))
 
-
-
-
-
-
 namespace gptoss::host_detail::avx512 {
 
 // Both GEMVs stream their rows one at a time, so that a matrix is one sequential stream, and ask
@@ -220,11 +215,13 @@ GPTOSS_AVX512 inline void expand_bf16(const bf16* w, std::int64_t row_stride, in
     }
 }
 
-// d[c] lane i = dword c of the 16 bytes at row(i) (of which only the first ones that `bytes` names
-// are read; the others are zero): four rows per vector, then their dwords gathered.
+// The 16 bytes at p, of which only those that `bytes` names are read (the others are zero).
 GPTOSS_AVX512 inline __m128i load16(const std::uint8_t* p, __mmask16 bytes) {
   return bytes == 0xffff ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)) : _mm_maskz_loadu_epi8(bytes, p);
 }
+
+// d[c] lane i = dword c of the 16 bytes at row(i), loaded as load16 does: four rows per vector,
+// then their dwords gathered.
 template <class Row>
 GPTOSS_AVX512 inline void block_dwords(Row row, __m512i (&d)[4], __mmask16 bytes = __mmask16(0xffff)) {
   __m512i a[4];  // a[g] lane 4i + c: dword c of row 4g + i
