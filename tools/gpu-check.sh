@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The checks that need an NVIDIA GPU, in one run: the device tests, compute-sanitizer over them, the
+# CLI on the tiny checkpoint against the host, and `gptoss bench --device cuda` on a random
+# checkpoint of the gpt-oss-20b shape. Usage: tools/gpu-check.sh BIN_DIR LOG_DIR [SCRATCH_DIR]
+# BIN_DIR holds gptoss, test_cuda_kernels and test_cuda_model (a build's outputs); each step's
+# whole output goes to LOG_DIR, a summary to stdout. A failing step is reported and the rest run;
+# GPTOSS_GPU_CHECK_SKIP="name ..." leaves steps out.
+set -uo pipefail
+bin=$(realpath "$1"); logs=$(realpath "$2"); scratch=${3:-/tmp/gptoss-gpu-check}
+mkdir -p "$logs" "$scratch"
+cd "$(dirname "$0")/.."
+status=0
+step() {  # step NAME TIMEOUT_S COMMAND...: runs it, its output to LOG_DIR/NAME.log
+  local name=$1 limit=$2; shift 2
+  if [[ " ${GPTOSS_GPU_CHECK_SKIP:-} " == *" $name "* ]]; then echo "$name: skipped (GPTOSS_GPU_CHECK_SKIP)"; return; fi
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$logs/$name.log" 2>&1
+  local rc=$?
+  printf '%-22s rc=%-3s %4ds\n' "$name" "$rc" $((SECONDS - t0))
+  ((rc == 0)) || { status=1; tail -n 25 "$logs/$name.log"; }
+}
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n1)
+
+# The 20B-shape checkpoint takes a while to write: in the background while the tests run.
+model20=$scratch/gpt-oss-20b
+if [[ ! -f $model20/config.json ]]; then
+  (rm -rf "$model20"; "$bin/gptoss" synth --config gpt-oss-20b --out "$model20" >"$logs/synth.log" 2>&1) &
+  synth_pid=$!
+fi
+
+step kernels 150 "$bin/test_cuda_kernels"
+step model 200 "$bin/test_cuda_model"
+tiny=tests/data/tiny/original
+step cli_generate 60 bash -c "diff <('$bin/gptoss' generate --device cuda --model $tiny --tokens 485,788,274 --max-tokens 16) \
+                                     <('$bin/gptoss' generate --device cpu --model $tiny --tokens 485,788,274 --max-tokens 16)"
+if [[ -n $sanitizer ]]; then
+  # launch_errors_become_gptoss_errors makes a launch fail on purpose: API errors are not reported.
+  step memcheck_kernels 150 "$sanitizer" --tool memcheck --report-api-errors no --error-exitcode 1 "$bin/test_cuda_kernels"
+  step racecheck_kernels 150 "$sanitizer" --tool racecheck --error-exitcode 1 "$bin/test_cuda_kernels"
+  step memcheck_model 120 "$sanitizer" --tool memcheck --error-exitcode 1 "$bin/test_cuda_model"
+else
+  echo "compute-sanitizer not found: memcheck and racecheck not run"; status=1
+fi
+if [[ -n ${synth_pid:-} ]]; then wait "$synth_pid" || { status=1; tail -n 5 "$logs/synth.log"; }; fi
+step bench20b_p512 150 "$bin/gptoss" bench --device cuda --model "$model20" --prompt 512 --gen 32 --repeat 3
+cat "$logs/bench20b_p512.log"
+step bench20b_ctx32k 150 "$bin/gptoss" bench --device cuda --model "$model20" --prompt 1 --gen 32 --repeat 3 --context 32768
+grep -E "decode|bandwidth" "$logs/bench20b_ctx32k.log"
+
+# Each kernel's time in a 512-token prefill and in one decode step, by Nsight Compute. The bench
+# warms up with an 8-token prefill and two decode steps: 3 forward passes of `per_pass` launches.
+if command -v ncu >/dev/null; then
+  per_pass=$((24 * 12 + 3))
+  step ncu 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw \
+    --launch-skip $((3 * per_pass)) --launch-count $((2 * per_pass)) \
+    "$bin/gptoss" bench --device cuda --model "$model20" --prompt 512 --gen 2 --repeat 1
+  python3 - "$logs/ncu.log" "$per_pass" >"$logs/ncu_split.txt" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+rows = [l for l in lines if l.startswith('"')]
+launches = [l for l in rows[1:] if l.split(",")[0].strip('"').isdigit()]
+units = [l for l in rows[1:2] if l not in launches]
+n = int(sys.argv[2])
+for name, part in (("prefill", launches[:n]), ("decode", launches[n:2 * n])):
+    open(f"{sys.argv[1]}.{name}.csv", "w").write("\n".join(rows[:1] + units + part) + "\n")
+PY
+  python3 tools/ncu_summary.py "$logs/ncu.log.prefill.csv" "prefill of 512 tokens"
+  python3 tools/ncu_summary.py "$logs/ncu.log.decode.csv" "one decode step"
+else
+  echo "ncu not found: no kernel profile"
+fi
+exit $status
