@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include <cuda_fp16.h>
+
 #include <cub/block/block_reduce.cuh>
 
 #include "gptoss/core/bf16.hpp"
@@ -28,9 +30,12 @@ namespace gptoss::cuda_detail {
 inline constexpr int warp_size = 32;
 inline constexpr int gemv_warps = 8;          // output rows per block of a product kernel
 inline constexpr int gemv_tokens = 8;         // tokens sharing one pass over a weight row
+inline constexpr int mxfp4_unroll = 3;        // MXFP4 blocks per lane in flight: a 2880-wide row in one pass
+inline constexpr int max_experts_per_token = 32;  // a warp per rank in the MLP2 kernel's blocks
 inline constexpr int attention_warps = 4;     // query heads per block of the attention kernel
 inline constexpr int attention_max_dim = 256; // head_dim limit: 8 values per lane
-inline constexpr int attention_keys_per_split = 256;
+inline constexpr int attention_keys_per_split = 16;   // decode: many short splits keep the GPU busy
+inline constexpr int attention_keys_in_flight = 4;    // keys each warp loads before using them
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = warp_size / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -160,36 +165,34 @@ struct TokenMeta {
 };
 
 // ---- YaRN RoPE -------------------------------------------------------------------------------------
-// One thread per (token, frequency pair): the angle and its concentration-scaled cos/sin come from
-// math::rope_table_row and the rotation from math::rope_rotate, applied to that pair (element i and
-// i + D/2) of every q head and every k head of the token, in place in the qkv rows.
+// One thread per (token, head, frequency pair): the angle and its concentration-scaled cos/sin come
+// from math::rope_table_row and the rotation from math::rope_rotate, applied to that pair (element i
+// and i + D/2) of one q or k head of the token, in place in the qkv rows (k heads follow the q heads).
 template <int = 0>
 __global__ void rope_kernel(float* qkv, int qkv_width, const TokenMeta* meta, int T, const float* inv_freq,
-                                   math::Yarn yarn, int q_heads, int kv_heads) {
+                            math::Yarn yarn, int heads) {
   const int half = yarn.head_dim / 2;
   const std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= std::int64_t(T) * half) return;
-  const std::int64_t t = idx / half;
-  const int i = int(idx % half);
+  if (idx >= std::int64_t(T) * heads * half) return;
+  const std::int64_t t = idx / (std::int64_t(heads) * half);
+  const int h = int(idx / half % heads), i = int(idx % half);
   math::Yarn pair_yarn = yarn;
   pair_yarn.head_dim = 2;  // one pair: rope_table_row then reads inv_freq[i] alone
   float cs[2];
   math::rope_table_row(pair_yarn, inv_freq + i, int(meta[t].position), cs);
-  float* row = qkv + t * qkv_width;
-  for (int h = 0; h < q_heads + kv_heads; ++h) {
-    float* head = row + std::int64_t(h) * yarn.head_dim;  // k heads follow the q heads directly
-    float z[2] = {head[i], head[i + half]};
-    math::rope_rotate(z, cs, 2);
-    head[i] = z[0];
-    head[i + half] = z[1];
-  }
+  float* head = qkv + t * qkv_width + std::int64_t(h) * yarn.head_dim;
+  float z[2] = {head[i], head[i + half]};
+  math::rope_rotate(z, cs, 2);
+  head[i] = z[0];
+  head[i + half] = z[1];
 }
 
 inline void rope(float* qkv, int qkv_width, const TokenMeta* meta, std::int64_t T, const float* inv_freq,
                  const math::Yarn& yarn, int q_heads, int kv_heads, cudaStream_t s) {
   if (T == 0) return;
-  rope_kernel<><<<blocks_for(T * (yarn.head_dim / 2), 128), 128, 0, s>>>(qkv, qkv_width, meta, int(T), inv_freq, yarn,
-                                                                       q_heads, kv_heads);
+  const int heads = q_heads + kv_heads;
+  rope_kernel<><<<blocks_for(T * heads * (yarn.head_dim / 2), 128), 128, 0, s>>>(qkv, qkv_width, meta, int(T), inv_freq,
+                                                                                yarn, heads);
   GPTOSS_CUDA_LAUNCHED("rope_kernel");
 }
 
@@ -218,7 +221,7 @@ __global__ void attention_partial_kernel(AttentionArgs a) {
   const int split = blockIdx.z;
   if (h >= a.q_heads) return;
   const TokenMeta m = a.meta[t];
-  const int D = a.head_dim, g = h / a.group;
+  const int D = a.head_dim, gh = h / a.group;  // gh: the query head's key/value head
   const std::int64_t first = a.window > 0 ? (m.position - a.window + 1 > 0 ? m.position - a.window + 1 : 0) : 0;
   const std::int64_t j0 = first + std::int64_t(split) * a.keys_per_split;
   const std::int64_t j1 = min(m.position + 1, j0 + a.keys_per_split);
@@ -232,29 +235,44 @@ __global__ void attention_partial_kernel(AttentionArgs a) {
     o[i] = 0.0f;
   }
   math::SinkSoftmax sm{-INFINITY, 0.0f};
-  for (std::int64_t j = j0; j < j1; ++j) {
-    const float *kp, *vp;
-    if (j >= m.start) {
-      const float* row = a.qkv + (m.offset + j - m.start) * a.qkv_width;
-      kp = row + a.q_width + std::int64_t(g) * D;
-      vp = row + a.q_width + a.kv_width + std::int64_t(g) * D;
-    } else {
-      kp = a.kv.key(m.kv, a.layer, j, m.capacity) + std::int64_t(g) * D;
-      vp = a.kv.value(m.kv, a.layer, j, m.capacity) + std::int64_t(g) * D;
-    }
-    float dot = 0.0f;
+  for (std::int64_t jg = j0; jg < j1; jg += attention_keys_in_flight) {
+    // The keys and values of attention_keys_in_flight positions are loaded before any is used
+    // (past j1 the last key is loaded again and not used); they then enter the softmax in order.
+    float k[attention_keys_in_flight][per_lane], v[attention_keys_in_flight][per_lane];
 #pragma unroll
-    for (int i = 0; i < per_lane; ++i) {
-      const int d = lane + warp_size * i;
-      if (d < D) dot += q[i] * kp[d];
-    }
-    const float logit = warp_sum(dot) * a.scale;
-    float w;
-    const float rescale = sm.add(logit, w);
+    for (int g = 0; g < attention_keys_in_flight; ++g) {
+      const std::int64_t j = min(jg + g, j1 - 1);
+      const float *kp, *vp;
+      if (j >= m.start) {
+        const float* row = a.qkv + (m.offset + j - m.start) * a.qkv_width;
+        kp = row + a.q_width + std::int64_t(gh) * D;
+        vp = row + a.q_width + a.kv_width + std::int64_t(gh) * D;
+      } else {
+        kp = a.kv.key(m.kv, a.layer, j, m.capacity) + std::int64_t(gh) * D;
+        vp = a.kv.value(m.kv, a.layer, j, m.capacity) + std::int64_t(gh) * D;
+      }
 #pragma unroll
-    for (int i = 0; i < per_lane; ++i) {
-      const int d = lane + warp_size * i;
-      if (d < D) o[i] = o[i] * rescale + w * vp[d];
+      for (int i = 0; i < per_lane; ++i) {
+        const int d = lane + warp_size * i;
+        k[g][i] = d < D ? kp[d] : 0.0f;
+        v[g][i] = d < D ? vp[d] : 0.0f;
+      }
+    }
+    float logit[attention_keys_in_flight];
+#pragma unroll
+    for (int g = 0; g < attention_keys_in_flight; ++g) {
+      float dot = 0.0f;
+#pragma unroll
+      for (int i = 0; i < per_lane; ++i) dot += q[i] * k[g][i];
+      logit[g] = warp_sum(dot) * a.scale;
+    }
+#pragma unroll
+    for (int g = 0; g < attention_keys_in_flight; ++g) {
+      if (jg + g >= j1) break;
+      float w;
+      const float rescale = sm.add(logit[g], w);
+#pragma unroll
+      for (int i = 0; i < per_lane; ++i) o[i] = o[i] * rescale + w * v[g][i];
     }
   }
   float* out = a.partial + ((t * a.q_heads + h) * a.splits + split) * (D + 2);
@@ -357,33 +375,64 @@ inline void route(const float* logits, std::int64_t T, int E, int K, int* chosen
 }
 
 // Dot product of one MXFP4 block (16 packed bytes, one scale byte) with 32 floats of x, decoded in
-// registers by mxfp4::decode_byte.
+// registers. Two E2M1 codes at a time become a pair of half-precision numbers by integer operations
+// alone: the sign to bit 15 and the three magnitude bits to bits 11-9, where they read as the value
+// times 2^-14 (code 1, the subnormal 0.5, included: half precision keeps subnormals). The block's
+// sum is then scaled once, by 2^14 and its E8M0 scale, both powers of two.
 __device__ __forceinline__ float mxfp4_block_dot(uint4 packed, std::uint8_t scale_byte, const float* x) {
-  const float scale = mxfp4::e8m0_value(scale_byte);
   const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
   float acc = 0.0f;
 #pragma unroll
-  for (int k = 0; k < 4; ++k) {
+  for (int k = 0; k < 4; ++k) {  // word k holds elements 8k..8k+7, element 8k+i in nibble i
     const float4 xa = *reinterpret_cast<const float4*>(x + 8 * k);
     const float4 xb = *reinterpret_cast<const float4*>(x + 8 * k + 4);
-    const mxfp4::pair p0 = mxfp4::decode_byte(std::uint8_t(words[k]), scale);
-    const mxfp4::pair p1 = mxfp4::decode_byte(std::uint8_t(words[k] >> 8), scale);
-    const mxfp4::pair p2 = mxfp4::decode_byte(std::uint8_t(words[k] >> 16), scale);
-    const mxfp4::pair p3 = mxfp4::decode_byte(std::uint8_t(words[k] >> 24), scale);
-    acc += p0.even * xa.x + p0.odd * xa.y + p1.even * xa.z + p1.odd * xa.w + p2.even * xb.x + p2.odd * xb.y +
-           p3.even * xb.z + p3.odd * xb.w;
+    float v[8];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {  // nibbles i and i + 4 in one shift
+      const std::uint32_t n = words[k] >> (4 * i);
+      const std::uint32_t bits = (n & 0x00070007u) << 9 | (n & 0x00080008u) << 12;
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&bits));
+      v[i] = f.x, v[i + 4] = f.y;
+    }
+    acc += v[0] * xa.x + v[1] * xa.y + v[2] * xa.z + v[3] * xa.w + v[4] * xb.x + v[5] * xb.y + v[6] * xb.z +
+           v[7] * xb.w;
   }
-  return acc;
+  return acc * 0x1p14f * mxfp4::e8m0_value(scale_byte);
 }
 
-// W[r] . x for one MXFP4 row (cols % 32 == 0): lane b takes blocks b, b + 32, ...; 16-byte loads.
-__device__ __forceinline__ float mxfp4_row_dot(const Mxfp4Matrix& W, int r, const float* x, int lane) {
-  const uint4* blocks = reinterpret_cast<const uint4*>(W.row_blocks(r));
-  const std::uint8_t* scales = W.row_scales(r);
-  float acc = 0.0f;
-  for (int b = lane; b < W.cols / mxfp4::block_elems; b += warp_size)
-    acc += mxfp4_block_dot(blocks[b], scales[b], x + b * mxfp4::block_elems);
-  return warp_sum(acc);
+// The dot products of R MXFP4 rows with their inputs, for one warp: row r is row rows[r] of
+// w[r], multiplied by x[r] (all rows have w[0].cols columns, a multiple of 32). Lane b takes blocks
+// b, b + 32, ... of every row, and the 16-byte loads of mxfp4_unroll such blocks of all R rows are
+// in flight together; each row's sum is still formed block by block in that order, then reduced
+// across the warp.
+template <int R>
+__device__ __forceinline__ void mxfp4_rows_dot(const Mxfp4Matrix (&w)[R], const int (&rows)[R],
+                                               const float* const (&x)[R], int lane, float (&out)[R]) {
+  const int nb = w[0].cols / mxfp4::block_elems;
+  float acc[R] = {};
+  for (int b0 = lane; b0 < nb; b0 += mxfp4_unroll * warp_size) {
+    uint4 packed[mxfp4_unroll][R];
+    std::uint8_t scale[mxfp4_unroll][R];
+#pragma unroll
+    for (int u = 0; u < mxfp4_unroll; ++u)
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int b = b0 + u * warp_size;
+        if (b < nb) {
+          packed[u][r] = reinterpret_cast<const uint4*>(w[r].row_blocks(rows[r]))[b];
+          scale[u][r] = w[r].row_scales(rows[r])[b];
+        }
+      }
+#pragma unroll
+    for (int u = 0; u < mxfp4_unroll; ++u)
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int b = b0 + u * warp_size;
+        if (b < nb) acc[r] += mxfp4_block_dot(packed[u][r], scale[u][r], x[r] + b * mxfp4::block_elems);
+      }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) out[r] = warp_sum(acc[r]);
 }
 
 // MLP1 and the clamped SwiGLU, fused: a warp per (intermediate unit j, token-rank pair p) computes
@@ -403,8 +452,9 @@ __global__ void expert_mlp1_kernel(const float* x, int H, int I, const int* chos
   }
   const Mxfp4Matrix W = w1.expert(e);
   const float* xr = x + (p / K) * H;
-  const float gate = mxfp4_row_dot(W, 2 * j, xr, lane);
-  const float linear = mxfp4_row_dot(W, 2 * j + 1, xr, lane);
+  float dots[2];
+  mxfp4_rows_dot<2>({W, W}, {2 * j, 2 * j + 1}, {xr, xr}, lane, dots);
+  const float gate = dots[0], linear = dots[1];
   if (lane == 0) {
     const bf16* bias = b1.row(e);
     act[p * I + j] = math::swiglu(gate + to_float(bias[2 * j]), linear + to_float(bias[2 * j + 1]), limit);
@@ -419,35 +469,38 @@ inline void expert_mlp1(const float* x, int H, int I, std::int64_t T, const int*
   GPTOSS_CUDA_LAUNCHED("expert_mlp1_kernel");
 }
 
-// MLP2, the weighted combine and the residual add, fused: a warp per (output row r, token t) sums
-// weight[t, k] * (W2[e_k][r] . act[t, k] + b2[e_k][r]) over the ranks k in order, as the host
-// does, then adds it to x[t, r].
+// MLP2, the weighted combine and the residual add, fused: a block per (output row r, token t) with
+// a warp per rank k computes W2[e_k][r] . act[t, k] + b2[e_k][r]; one thread then adds them with
+// their routing weights in rank order, as the host does, and adds the sum to x[t, r].
 template <int = 0>
 __global__ void expert_mlp2_kernel(const float* act, int H, int I, const int* chosen, const float* weights, int K,
-                                          int E, Mxfp4Experts w2, Bf16Matrix b2, float* x) {
-  const int lane = threadIdx.x % warp_size;
-  const int r = blockIdx.x * gemv_warps + threadIdx.x / warp_size;
-  const std::int64_t t = blockIdx.y;
-  if (r >= H) return;
-  float total = 0.0f;
-  for (int k = 0; k < K; ++k) {
-    const std::int64_t p = t * K + k;
-    const int e = chosen[p];
-    if (e < 0 || e >= E) {
-      total = NAN;
-      break;
-    }
-    const float y = mxfp4_row_dot(w2.expert(e), r, act + p * I, lane) + to_float(b2.row(e)[r]);
-    total += weights[p] * y;
+                                   int E, Mxfp4Experts w2, Bf16Matrix b2, float* x) {
+  __shared__ float y[max_experts_per_token];
+  const int lane = threadIdx.x % warp_size, k = threadIdx.x / warp_size;
+  const int r = blockIdx.x;
+  const std::int64_t t = blockIdx.y, p = t * K + k;
+  const int e = chosen[p];
+  const bool valid = e >= 0 && e < E;  // always, with finite logits; otherwise NaN, not a fault
+  if (valid) {
+    float dot[1];
+    mxfp4_rows_dot<1>({w2.expert(e)}, {r}, {act + p * I}, lane, dot);
+    if (lane == 0) y[k] = dot[0] + to_float(b2.row(e)[r]);
+  } else if (lane == 0) {
+    y[k] = NAN;
   }
-  if (lane == 0) x[t * H + r] += total;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float total = 0.0f;
+    for (int j = 0; j < K; ++j) total += weights[t * K + j] * y[j];
+    x[t * H + r] += total;
+  }
 }
 
 inline void expert_mlp2(const float* act, int H, int I, std::int64_t T, const int* chosen, const float* weights, int K,
                         const Mxfp4Experts& w2, const Bf16Matrix& b2, float* x, cudaStream_t s) {
   if (T == 0) return;
-  const dim3 grid(blocks_for(H, gemv_warps), unsigned(T));
-  expert_mlp2_kernel<><<<grid, gemv_warps * warp_size, 0, s>>>(act, H, I, chosen, weights, K, w2.experts, w2, b2, x);
+  expert_mlp2_kernel<><<<dim3(unsigned(H), unsigned(T)), K * warp_size, 0, s>>>(act, H, I, chosen, weights, K, w2.experts,
+                                                                               w2, b2, x);
   GPTOSS_CUDA_LAUNCHED("expert_mlp2_kernel");
 }
 

@@ -85,7 +85,8 @@ inline void check_device_shape(const ModelConfig& c) {
     fail("hidden_size and intermediate_size must be multiples of 32 (MXFP4 blocks)");
   if (c.num_key_value_heads < 1 || c.num_attention_heads % c.num_key_value_heads)
     fail("num_attention_heads must be a multiple of num_key_value_heads");
-  if (c.experts_per_token < 1 || c.experts_per_token > c.num_experts) fail("experts_per_token must be in [1, num_experts]");
+  if (c.experts_per_token < 1 || c.experts_per_token > std::min(c.num_experts, max_experts_per_token))
+    fail("experts_per_token must be in [1, min(num_experts, " + std::to_string(max_experts_per_token) + ")]");
 }
 
 }  // namespace cuda_detail
