@@ -33,6 +33,7 @@ bool cuda_device_present() { return false; }
 std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint, bool) {
   throw error("this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)");
 }
+double cuda_copy_bandwidth_GBps() { throw error("this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)"); }
 #endif
 
 std::string describe_backend(const AnyModel& model) {

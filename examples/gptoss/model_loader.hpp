@@ -37,5 +37,7 @@ std::vector<token_id> token_list(const Args& args, const std::string& name);
 // The CUDA side, defined in model_loader_cuda.cu in builds with CUDA (GPTOSS_WITH_CUDA).
 bool cuda_device_present();
 std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint ckpt, bool progress);
+// The device's measured copy bandwidth (bytes read + written) in GB/s.
+double cuda_copy_bandwidth_GBps();
 
 }  // namespace gptoss::cli

@@ -1,7 +1,9 @@
-// Device memory: an owning RAII buffer, pinned host staging memory, and device queries.
+// Device memory: an owning RAII buffer, pinned host staging memory, streams and events, device
+// queries and the device's measured bandwidth.
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -120,5 +122,44 @@ class Stream {
  private:
   cudaStream_t s_ = nullptr;
 };
+
+// Owns an event, for timing work on a stream.
+class Event {
+ public:
+  Event() { GPTOSS_CUDA_CHECK(cudaEventCreate(&e_)); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  ~Event() {
+    if (e_) cudaEventDestroy(e_);
+  }
+  void record(cudaStream_t s) const { GPTOSS_CUDA_CHECK(cudaEventRecord(e_, s)); }
+  // Milliseconds from `start` to this event, once this one has completed.
+  float ms_since(const Event& start) const {
+    GPTOSS_CUDA_CHECK(cudaEventSynchronize(e_));
+    float ms = 0.0f;
+    GPTOSS_CUDA_CHECK(cudaEventElapsedTime(&ms, start.e_, e_));
+    return ms;
+  }
+
+ private:
+  cudaEvent_t e_ = nullptr;
+};
+
+// The current device's memory bandwidth in GB/s, as a device-to-device copy of `bytes` moves it
+// (bytes read plus bytes written, the best of a few copies): the ceiling of memory-bound kernels.
+inline double measure_copy_bandwidth(std::size_t bytes = std::size_t(1) << 30) {
+  DeviceBuffer<std::uint8_t> from(bytes), to(bytes);
+  GPTOSS_CUDA_CHECK(cudaMemset(from.get(), 1, bytes));  // real pages, not a first touch, in the timing
+  const Stream stream;
+  const Event start, stop;
+  double best = 0.0;
+  for (int pass = 0; pass < 5; ++pass) {
+    start.record(stream.get());
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(to.get(), from.get(), bytes, cudaMemcpyDeviceToDevice, stream.get()));
+    stop.record(stream.get());
+    best = std::max(best, 2.0 * double(bytes) / (double(stop.ms_since(start)) * 1e6));
+  }
+  return best;
+}
 
 }  // namespace gptoss::cuda_detail
