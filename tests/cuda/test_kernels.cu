@@ -329,7 +329,7 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
 
 CT_CASE(attention_matches_reference) {
   // Decode (one new token on a long cache: many splits), prefill from empty, mixed batches, ring
-  // wrap-around on sliding layers, and the real models' heads (64/8, D=64).
+  // wrap-around on sliding layers, the real models' heads (64/8, D=64), and a wider head.
   std::vector<AttnCase> cases{
       {4, 2, 32, 8, {{0, 1}}, 64},
       {4, 2, 32, 8, {{0, 20}}, 64},
@@ -341,6 +341,7 @@ CT_CASE(attention_matches_reference) {
       {64, 8, 64, 0, {{3000, 2}, {17, 1}}, 4096},
       {64, 8, 64, 128, {{0, 300}}, 512},
       {8, 1, 64, 0, {{600, 40}}, 1024},
+      {8, 2, 96, 0, {{100, 3}, {0, 5}}, 256},  // head_dim over 64: 8 values per lane
   };
   for (const auto& c : cases) run_attention_case(c, 65536);
   // A small partial buffer: fewer, longer splits (one per query for the 300-token prefill).

@@ -32,7 +32,8 @@ inline constexpr int gemv_warps = 8;          // output rows per block of a prod
 inline constexpr int gemv_tokens = 8;         // tokens sharing one pass over a weight row
 inline constexpr int mxfp4_unroll = 3;        // MXFP4 blocks per lane in flight: a 2880-wide row in one pass
 inline constexpr int max_experts_per_token = 32;  // a warp per rank in the MLP2 kernel's blocks
-inline constexpr int attention_warps = 4;     // query heads per block of the attention kernel
+inline constexpr int attention_warps = 4;     // warps per block of the attention kernel
+inline constexpr int attention_group_heads = 8;  // query heads sharing one warp's reads of keys and values
 inline constexpr int attention_max_dim = 256; // head_dim limit: 8 values per lane
 inline constexpr int attention_keys_per_split = 16;   // decode: many short splits keep the GPU busy
 inline constexpr int attention_keys_in_flight = 4;    // keys each warp loads before using them
@@ -209,39 +210,47 @@ struct AttentionArgs {
   float* partial;     // [T, q_heads, splits, head_dim + 2]: unnormalised o, then max and sum
 };
 
-// Split-K flash decoding: a warp per (token, query head, split of the visible keys) runs the online
-// softmax (math::SinkSoftmax without a sink) over its keys; lane d holds dims d, d+32, ...
-// Keys of this call's tokens are read from qkv, earlier ones from the cache, as on the host.
-template <int = 0>
+// Split-K flash decoding: a warp per (token, key/value head, split of the visible keys) runs the
+// online softmax (math::SinkSoftmax without a sink) of up to Heads query heads that share those keys
+// (grouped-query attention), so each key and value is read once for all of them; lane d holds dims
+// d, d + 32, ... (PerLane of them). Keys of this call's tokens are read from qkv, earlier ones from
+// the cache, as on the host.
+template <int PerLane, int Heads>
 __global__ void attention_partial_kernel(AttentionArgs a) {
-  constexpr int per_lane = attention_max_dim / warp_size;
   const int lane = threadIdx.x % warp_size;
-  const int h = blockIdx.x * attention_warps + threadIdx.x / warp_size;
+  const int chunks = (a.group + Heads - 1) / Heads;  // warps per key/value head
+  const int w = blockIdx.x * attention_warps + threadIdx.x / warp_size;
+  if (w >= (a.q_heads / a.group) * chunks) return;
+  const int gh = w / chunks, h0 = gh * a.group + (w % chunks) * Heads;
+  const int nh = min(Heads, a.group - (w % chunks) * Heads);  // query heads h0 .. h0 + nh - 1
   const std::int64_t t = blockIdx.y;
   const int split = blockIdx.z;
-  if (h >= a.q_heads) return;
   const TokenMeta m = a.meta[t];
-  const int D = a.head_dim, gh = h / a.group;  // gh: the query head's key/value head
+  const int D = a.head_dim;
   const std::int64_t first = a.window > 0 ? (m.position - a.window + 1 > 0 ? m.position - a.window + 1 : 0) : 0;
   const std::int64_t j0 = first + std::int64_t(split) * a.keys_per_split;
   const std::int64_t j1 = min(m.position + 1, j0 + a.keys_per_split);
 
-  float q[per_lane], o[per_lane];
-  const float* qh = a.qkv + t * a.qkv_width + std::int64_t(h) * D;
+  float q[Heads][PerLane], o[Heads][PerLane];
+  math::SinkSoftmax sm[Heads];
 #pragma unroll
-  for (int i = 0; i < per_lane; ++i) {
-    const int d = lane + warp_size * i;
-    q[i] = d < D ? qh[d] : 0.0f;
-    o[i] = 0.0f;
+  for (int g = 0; g < Heads; ++g) {
+    const float* qh = a.qkv + t * a.qkv_width + std::int64_t(h0 + min(g, nh - 1)) * D;
+#pragma unroll
+    for (int i = 0; i < PerLane; ++i) {
+      const int d = lane + warp_size * i;
+      q[g][i] = d < D ? qh[d] : 0.0f;
+      o[g][i] = 0.0f;
+    }
+    sm[g] = {-INFINITY, 0.0f};
   }
-  math::SinkSoftmax sm{-INFINITY, 0.0f};
   for (std::int64_t jg = j0; jg < j1; jg += attention_keys_in_flight) {
     // The keys and values of attention_keys_in_flight positions are loaded before any is used
     // (past j1 the last key is loaded again and not used); they then enter the softmax in order.
-    float k[attention_keys_in_flight][per_lane], v[attention_keys_in_flight][per_lane];
+    float k[attention_keys_in_flight][PerLane], v[attention_keys_in_flight][PerLane];
 #pragma unroll
-    for (int g = 0; g < attention_keys_in_flight; ++g) {
-      const std::int64_t j = min(jg + g, j1 - 1);
+    for (int c = 0; c < attention_keys_in_flight; ++c) {
+      const std::int64_t j = min(jg + c, j1 - 1);
       const float *kp, *vp;
       if (j >= m.start) {
         const float* row = a.qkv + (m.offset + j - m.start) * a.qkv_width;
@@ -252,36 +261,44 @@ __global__ void attention_partial_kernel(AttentionArgs a) {
         vp = a.kv.value(m.kv, a.layer, j, m.capacity) + std::int64_t(gh) * D;
       }
 #pragma unroll
-      for (int i = 0; i < per_lane; ++i) {
+      for (int i = 0; i < PerLane; ++i) {
         const int d = lane + warp_size * i;
-        k[g][i] = d < D ? kp[d] : 0.0f;
-        v[g][i] = d < D ? vp[d] : 0.0f;
+        k[c][i] = d < D ? kp[d] : 0.0f;
+        v[c][i] = d < D ? vp[d] : 0.0f;
       }
     }
-    float logit[attention_keys_in_flight];
 #pragma unroll
-    for (int g = 0; g < attention_keys_in_flight; ++g) {
-      float dot = 0.0f;
+    for (int g = 0; g < Heads; ++g) {
+      if (g >= nh) break;
+      float logit[attention_keys_in_flight];
 #pragma unroll
-      for (int i = 0; i < per_lane; ++i) dot += q[i] * k[g][i];
-      logit[g] = warp_sum(dot) * a.scale;
-    }
+      for (int c = 0; c < attention_keys_in_flight; ++c) {
+        float dot = 0.0f;
 #pragma unroll
-    for (int g = 0; g < attention_keys_in_flight; ++g) {
-      if (jg + g >= j1) break;
-      float w;
-      const float rescale = sm.add(logit[g], w);
+        for (int i = 0; i < PerLane; ++i) dot += q[g][i] * k[c][i];
+        logit[c] = warp_sum(dot) * a.scale;
+      }
 #pragma unroll
-      for (int i = 0; i < per_lane; ++i) o[i] = o[i] * rescale + w * v[g][i];
+      for (int c = 0; c < attention_keys_in_flight; ++c) {
+        if (jg + c >= j1) break;
+        float weight;
+        const float rescale = sm[g].add(logit[c], weight);
+#pragma unroll
+        for (int i = 0; i < PerLane; ++i) o[g][i] = o[g][i] * rescale + weight * v[c][i];
+      }
     }
   }
-  float* out = a.partial + ((t * a.q_heads + h) * a.splits + split) * (D + 2);
 #pragma unroll
-  for (int i = 0; i < per_lane; ++i) {
-    const int d = lane + warp_size * i;
-    if (d < D) out[d] = o[i];
+  for (int g = 0; g < Heads; ++g) {
+    if (g >= nh) break;
+    float* out = a.partial + ((t * a.q_heads + h0 + g) * a.splits + split) * (D + 2);
+#pragma unroll
+    for (int i = 0; i < PerLane; ++i) {
+      const int d = lane + warp_size * i;
+      if (d < D) out[d] = o[g][i];
+    }
+    if (lane == 0) out[D] = sm[g].max, out[D + 1] = sm[g].sum;
   }
-  if (lane == 0) out[D] = sm.max, out[D + 1] = sm.sum;
 }
 
 // Merges the splits of one (token, head) and folds in the sink: the sink logit only enlarges the
@@ -325,8 +342,13 @@ inline void attention(const AttentionArgs& args, std::int64_t T, std::int64_t ma
   if (T == 0) return;
   AttentionArgs a = args;
   a.keys_per_split = int((max_keys + a.splits - 1) / a.splits);
-  const dim3 grid(blocks_for(a.q_heads, attention_warps), unsigned(T), unsigned(a.splits));
-  attention_partial_kernel<><<<grid, attention_warps * warp_size, 0, s>>>(a);
+  // Up to attention_group_heads query heads per warp; head dimensions up to 64 keep 2 values per lane.
+  const int warps = (a.q_heads / a.group) * ((a.group + attention_group_heads - 1) / attention_group_heads);
+  const dim3 grid(blocks_for(warps, attention_warps), unsigned(T), unsigned(a.splits));
+  if (a.head_dim <= 2 * warp_size)
+    attention_partial_kernel<2, attention_group_heads><<<grid, attention_warps * warp_size, 0, s>>>(a);
+  else
+    attention_partial_kernel<attention_max_dim / warp_size, attention_group_heads><<<grid, attention_warps * warp_size, 0, s>>>(a);
   GPTOSS_CUDA_LAUNCHED("attention_partial_kernel");
   attention_combine_kernel<><<<dim3(unsigned(a.q_heads), unsigned(T)), 64, 0, s>>>(a.partial, a.q_heads, a.splits,
                                                                                  a.head_dim, sinks, o, a.q_width);
