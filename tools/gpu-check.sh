@@ -45,8 +45,11 @@ fi
 if [[ -n ${synth_pid:-} ]]; then wait "$synth_pid" || { status=1; tail -n 5 "$logs/synth.log"; }; fi
 step bench20b_p512 150 "$bin/gptoss" bench --device cuda --model "$model20" --prompt 512 --gen 32 --repeat 3
 cat "$logs/bench20b_p512.log"
-step bench20b_ctx32k 150 "$bin/gptoss" bench --device cuda --model "$model20" --prompt 1 --gen 32 --repeat 3 --context 32768
-grep -E "decode|bandwidth" "$logs/bench20b_ctx32k.log"
+# Decode speed against context length (the cache filled with blank positions, as --context does).
+step context_sweep 200 bash -c 'for ctx in 0 2048 8192 32768 65536 131000; do
+    "$0" bench --device cuda --model "$1" --prompt 1 --gen 32 --repeat 2 --context $ctx --json || exit
+  done' "$bin/gptoss" "$model20"
+python3 tools/bench_table.py "$logs/context_sweep.log"
 
 # Each kernel's time in a 512-token prefill and in one decode step, by Nsight Compute. The bench
 # warms up with an 8-token prefill and two decode steps: 3 forward passes of `per_pass` launches.
