@@ -4,7 +4,7 @@
 usage: plot_bench.py X_KEY Y_KEY TITLE OUT.svg < lines-of-bench-json
 
 Each input line is one `gptoss bench --json` object; runs with the same "threads" form one line
-of the chart, with X_KEY (e.g. prompt, context) on the x axis and Y_KEY (e.g.
+of the chart (GPU runs another), with X_KEY (e.g. prompt, context) on the x axis and Y_KEY (e.g.
 prefill_tokens_per_s) on the y axis.
 """
 import json
@@ -20,6 +20,13 @@ def nice_max(v):
     return (int(v / step) + 1) * step
 
 
+def series_name(r):
+    """GPU runs form one series; host runs one per thread count."""
+    if r.get("backend") == "cuda" or r.get("bandwidth_measured_as", "").startswith("device"):
+        return "GPU"
+    return f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}"
+
+
 def main():
     x_key, y_key, title, out = sys.argv[1:5]
     series = defaultdict(list)
@@ -27,7 +34,7 @@ def main():
         line = line.strip()
         if line.startswith("{"):
             r = json.loads(line)
-            series[f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}"].append((r[x_key], r[y_key]))
+            series[series_name(r)].append((r[x_key], r[y_key]))
     if not series:
         sys.exit("no bench results on standard input")
     xs = sorted({x for pts in series.values() for x, _ in pts})

@@ -143,6 +143,7 @@ int run_bench(const Args& args) {
                                {"context", context},
                                {"gen", gen},
                                {"repeat", repeat},
+                               {"backend", model->backend()},
                                {"threads", threads},
                                {"kernels", isa},
                                {"cpu_features", cpu.describe()}};
