@@ -1,7 +1,6 @@
-// The loop orders the prefill GEMMs share: the tokens a group at a time, the last, smaller group
-// with a tile of its own size; and, for kernels that reduce across lanes, columns a block at a time.
+// The loop order the prefill GEMMs share: the tokens a group at a time, the groups as even as they
+// can be, each with a tile of its own size.
 #pragma once
-#include <algorithm>
 
 namespace gptoss::host_detail {
 
@@ -25,17 +24,6 @@ void in_token_groups(int tokens, Tile&& tile) {
     const int t = small + (g < large);
     gemm_rest<T>(t, t0, tile);
     t0 += t;
-  }
-}
-
-// rows.template operator()<t>(k0, n, t0) over columns [k0, k0 + n) for the t tokens from t0:
-// Columns columns and T tokens at a time. The blocks follow one another in a fixed order, so each
-// output's partial sums are added in the same order whatever the number of tokens.
-template <int Columns, int T, class AllRows>
-void gemm_in_blocks(int cols, int tokens, AllRows&& rows) {
-  for (int k0 = 0; k0 < cols; k0 += Columns) {
-    const int n = std::min(Columns, cols - k0);
-    in_token_groups<T>(tokens, [&]<int U>(int t0) { rows.template operator()<U>(k0, n, t0); });
   }
 }
 

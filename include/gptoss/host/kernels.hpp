@@ -54,7 +54,7 @@ inline const Kernels& kernels_for(Isa isa) {
       GPTOSS_KERNEL_TABLE(scalar, Isa::scalar, copy_input, split_pairs, GPTOSS_ROW_MAJOR_TILES(scalar), scalar::exp_shifted);
 #if defined(GPTOSS_HAVE_AVX2_KERNELS)
   static const Kernels avx2_k =
-      GPTOSS_KERNEL_TABLE(avx2, Isa::avx2, avx2::arrange_bf16, avx2::arrange_mxfp4, GPTOSS_ROW_MAJOR_TILES(avx2),
+      GPTOSS_KERNEL_TABLE(avx2, Isa::avx2, avx2::arrange_bf16, avx2::arrange_mxfp4, GPTOSS_COLUMN_MAJOR_TILES(avx2),
                           avx2::exp_shifted);
   if (isa == Isa::avx2) return avx2_k;
 #endif
