@@ -58,18 +58,8 @@ if command -v ncu >/dev/null; then
   step ncu 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw \
     --launch-skip $((3 * per_pass)) --launch-count $((2 * per_pass)) \
     "$bin/gptoss" bench --device cuda --model "$model20" --prompt 512 --gen 2 --repeat 1
-  python3 - "$logs/ncu.log" "$per_pass" >"$logs/ncu_split.txt" <<'PY'
-import sys
-lines = open(sys.argv[1]).read().splitlines()
-rows = [l for l in lines if l.startswith('"')]
-launches = [l for l in rows[1:] if l.split(",")[0].strip('"').isdigit()]
-units = [l for l in rows[1:2] if l not in launches]
-n = int(sys.argv[2])
-for name, part in (("prefill", launches[:n]), ("decode", launches[n:2 * n])):
-    open(f"{sys.argv[1]}.{name}.csv", "w").write("\n".join(rows[:1] + units + part) + "\n")
-PY
-  python3 tools/ncu_summary.py "$logs/ncu.log.prefill.csv" "prefill of 512 tokens"
-  python3 tools/ncu_summary.py "$logs/ncu.log.decode.csv" "one decode step"
+  python3 tools/ncu_summary.py "$logs/ncu.log" "prefill of 512 tokens" 0 "$per_pass"
+  python3 tools/ncu_summary.py "$logs/ncu.log" "one decode step" "$per_pass" "$per_pass"
 else
   echo "ncu not found: no kernel profile"
 fi

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Per-kernel totals of an `ncu --csv --page raw --metrics gpu__time_duration.sum` report.
 
-Usage: ncu_summary.py REPORT.csv [LABEL]. Prints each kernel's launches, total and share of the
-time, largest first; kernels are named without their template arguments and parameters.
+Usage: ncu_summary.py REPORT [LABEL [FIRST COUNT]]. REPORT is ncu's output (other lines are skipped);
+FIRST and COUNT pick a range of its launches (say, one forward pass). Prints each kernel's
+launches, total and share of the time, largest first; kernels are named without their template
+arguments and parameters.
 """
 import csv
 import re
@@ -14,7 +16,7 @@ def short(name):
     name = re.sub(r"\(.*$", "", name)           # parameters
     while "<" in name:                          # template arguments, innermost first
         name = re.sub(r"<[^<>]*>", "", name)
-    return name.split("::")[-1]
+    return name.split("::")[-1].removeprefix("void ")
 
 
 def main():
@@ -23,6 +25,9 @@ def main():
     unit = next((r[metric] for r in rows if not r["ID"].isdigit()), "nsecond")  # the units row
     to_ns = {"nsecond": 1, "ns": 1, "usecond": 1e3, "us": 1e3, "msecond": 1e6, "ms": 1e6}[unit]
     rows = [r for r in rows if r["ID"].isdigit()]
+    if len(sys.argv) > 4:
+        first, count = int(sys.argv[3]), int(sys.argv[4])
+        rows = rows[first:first + count]
     if not rows:
         sys.exit(f"{sys.argv[1]}: no kernel rows")
     total = defaultdict(float)
