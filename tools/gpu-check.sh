@@ -4,7 +4,7 @@
 # checkpoint of the gpt-oss-20b shape. Usage: tools/gpu-check.sh BIN_DIR LOG_DIR [SCRATCH_DIR]
 # BIN_DIR holds gptoss, test_cuda_kernels and test_cuda_model (a build's outputs); each step's
 # whole output goes to LOG_DIR, a summary to stdout. A failing step is reported and the rest run;
-# GPTOSS_GPU_CHECK_SKIP="name ..." leaves steps out.
+# GPTOSS_GPU_CHECK_SKIP="name ..." leaves steps out; GPTOSS_GPU_CHECK_BASELINE=DIR also benches DIR/gptoss.
 set -uo pipefail
 bin=$(realpath "$1"); logs=$(realpath "$2"); scratch=${3:-/tmp/gptoss-gpu-check}
 mkdir -p "$logs" "$scratch"
@@ -45,6 +45,13 @@ fi
 if [[ -n ${synth_pid:-} ]]; then wait "$synth_pid" || { status=1; tail -n 5 "$logs/synth.log"; }; fi
 step bench20b_p512 150 "$bin/gptoss" bench --device cuda --model "$model20" --prompt 512 --gen 32 --repeat 3
 cat "$logs/bench20b_p512.log"
+# GPTOSS_GPU_CHECK_BASELINE=DIR: the same bench with another build's gptoss (say, main's) right
+# after, so that a change's speedup is a ratio measured on one machine in one run.
+if [[ -n ${GPTOSS_GPU_CHECK_BASELINE:-} ]]; then
+  step bench20b_p512_baseline 150 "$(realpath "$GPTOSS_GPU_CHECK_BASELINE")/gptoss" bench --device cuda --model "$model20" \
+    --prompt 512 --gen 32 --repeat 3
+  cat "$logs/bench20b_p512_baseline.log"
+fi
 # Decode speed against context length (the cache filled with blank positions, as --context does).
 step context_sweep 200 bash -c 'for ctx in 0 2048 8192 32768 65536 131000; do
     "$0" bench --device cuda --model "$1" --prompt 1 --gen 32 --repeat 2 --context $ctx --json || exit
