@@ -59,14 +59,23 @@ step context_sweep 200 bash -c 'for ctx in 0 2048 8192 32768 65536 131000; do
 python3 tools/bench_table.py "$logs/context_sweep.log"
 
 # Each kernel's time in a 512-token prefill and in one decode step, by Nsight Compute. The bench
-# warms up with an 8-token prefill and two decode steps: 3 forward passes of `per_pass` launches.
+# warms up with an 8-token prefill and two decode steps: 3 forward passes of `per_step` launches
+# (12 a layer); the 512-token prefill, grouped by expert, takes 14 a layer.
 if command -v ncu >/dev/null; then
-  per_pass=$((24 * 12 + 3))
+  per_step=$((24 * 12 + 3)) per_prefill=$((24 * 14 + 3))
   step ncu 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --page raw \
-    --launch-skip $((3 * per_pass)) --launch-count $((2 * per_pass)) \
+    --launch-skip $((3 * per_step)) --launch-count $((per_prefill + per_step)) \
     "$bin/gptoss" bench --device cuda --model "$model20" --prompt 512 --gen 2 --repeat 1
-  python3 tools/ncu_summary.py "$logs/ncu.log" "prefill of 512 tokens" 0 "$per_pass"
-  python3 tools/ncu_summary.py "$logs/ncu.log" "one decode step" "$per_pass" "$per_pass"
+  python3 tools/ncu_summary.py "$logs/ncu.log" "prefill of 512 tokens" 0 "$per_prefill"
+  python3 tools/ncu_summary.py "$logs/ncu.log" "one decode step" "$per_prefill" "$per_step"
+  # Speed of light, occupancy and warp stalls of the products: one decode step's first layer (after
+  # the 8-token warm-up's 24 x 5 + 1 matching launches), then a 512-token prefill's.
+  products='regex:expert_mlp|linear_bf16_kernel|tiled_matmul_kernel|attention_partial'
+  sections=(--section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats)
+  step ncu_decode_detail 120 ncu --clock-control none "${sections[@]}" -k "$products" --launch-skip 145 --launch-count 6 \
+    "$bin/gptoss" bench --device cuda --model "$model20" --prompt 1 --gen 2 --repeat 1
+  step ncu_prefill_detail 120 ncu --clock-control none "${sections[@]}" -k "$products" --launch-skip 435 --launch-count 6 \
+    "$bin/gptoss" bench --device cuda --model "$model20" --prompt 512 --gen 1 --repeat 1
 else
   echo "ncu not found: no kernel profile"
 fi

@@ -13,6 +13,10 @@ from collections import defaultdict
 
 
 def short(name):
+    # The tiled product serves several layers: keep its output type (LinearOutput, SwigluOutput, ...).
+    output = re.search(r"tiled_matmul_kernel<.*?(\w+Output)", name)
+    if output:
+        return f"tiled_matmul_kernel<{output.group(1)}>"
     name = re.sub(r"\(.*$", "", name)           # parameters
     while "<" in name:                          # template arguments, innermost first
         name = re.sub(r"<[^<>]*>", "", name)

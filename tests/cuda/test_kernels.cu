@@ -143,9 +143,12 @@ CT_CASE(linear_bf16_matches_host) {
     int rows, cols, tokens;
   };
   // Vector path (cols % 8 == 0) at the real QKV and router shapes and odd token counts around the
-  // 8-token tile; the scalar path with cols % 8 != 0.
+  // 8-token tile; the scalar path with cols % 8 != 0; the tiled path from tiled_min_tokens tokens,
+  // with partial row and token tiles (201 rows, 130 tokens) and a column count that is not (the
+  // vector path again at 64 tokens).
   for (Shape s : {Shape{37, 160, 1}, Shape{5120, 2880, 1}, Shape{32, 2880, 3}, Shape{1000, 160, 13}, Shape{2880, 4096, 9},
-                  Shape{96, 36, 3}, Shape{7, 20, 17}})
+                  Shape{96, 36, 3}, Shape{7, 20, 17}, Shape{5120, 2880, 70}, Shape{201, 160, 130}, Shape{2880, 4096, 64},
+                  Shape{33, 40, 64}})
     for (bool accumulate : {false, true}) {
       auto W = random_bf16(std::size_t(s.rows) * s.cols, 0.05f);
       auto bias = random_bf16(std::size_t(s.rows));
@@ -375,6 +378,7 @@ namespace {
 
 struct MoECase {
   int H, I, E, K, T;
+  bool skewed = false;  // every token routed to experts 0 .. K-1: groups of T pairs, the others empty
 };
 
 void run_moe_case(const MoECase& mc) {
@@ -393,6 +397,9 @@ void run_moe_case(const MoECase& mc) {
     auto logits = random_floats(std::size_t(T) * E);
     for (int t = 0; t < T; ++t)
       math::route_top_k(logits.data() + std::size_t(t) * E, E, K, chosen.data() + t * K, weight.data() + t * K);
+    if (mc.skewed)
+      for (int t = 0; t < T; ++t)
+        for (int k = 0; k < K; ++k) chosen[std::size_t(t * K + k)] = (t + k) % K;
   }
   const float limit = 7.0f;
   const Mxfp4Experts hw1{w1b.data(), w1s.data(), E, 2 * I, H}, hw2{w2b.data(), w2s.data(), E, H, I};
@@ -437,14 +444,47 @@ void run_moe_case(const MoECase& mc) {
   auto got = download(dres);
   const double err = test::max_row_relative_error(got.data(), want.data(), T, H);
   CT_CHECK(err < 2e-5, "mlp2+combine " + what + ": error " + std::to_string(err));
+
+  // The whole MoE MLP as the model runs it: grouped by expert from grouped_min_pairs_per_expert
+  // pairs per expert on. A pair whose expert index is out of range (-1) makes its token's row NaN.
+  const bool grouped = cuda_detail::experts_grouped(T, K, E);
+  auto dres2 = upload(residual);
+  auto dact2 = poisoned<float>(want_act.size());
+  auto dy = DeviceBuffer<float>(std::size_t(T) * K * H);
+  auto dgroups = poisoned<int>(std::size_t(2 * E + T * K));
+  std::vector<int> chosen_bad = chosen;
+  chosen_bad[0] = -1;
+  auto dchosen_bad = upload(chosen_bad);
+  for (bool bad : {false, true}) {
+    const cuda_detail::ExpertArgs ea{dx.get(), H, I, E, K, (bad ? dchosen_bad : dchosen).get(), dweight.get(),
+                                     dw1, dw2, Bf16Matrix{db1.get(), E, 2 * I}, Bf16Matrix{db2.get(), E, H}, limit,
+                                     dact2.get(), dy.get(), {dgroups.get(), dgroups.get() + E, dgroups.get() + 2 * E}};
+    cuda_detail::expert_mlp(ea, T, dres2.get(), nullptr);
+    auto got2 = download(dres2);
+    const std::string which = what + (grouped ? " grouped" : " per pair") + (bad ? " with a bad index" : "");
+    if (!bad) {
+      auto got_act2 = download(dact2);
+      const double e1 = test::max_row_relative_error(got_act2.data(), want_act.data(), std::int64_t(T) * K, I);
+      CT_CHECK(e1 < 2e-5, "expert_mlp act " + which + ": error " + std::to_string(e1));
+      const double e2 = test::max_row_relative_error(got2.data(), want.data(), T, H);
+      CT_CHECK(e2 < 3e-5, "expert_mlp " + which + ": error " + std::to_string(e2));
+      GPTOSS_CUDA_CHECK(cudaMemcpy(dres2.get(), residual.data(), residual.size() * sizeof(float), cudaMemcpyHostToDevice));
+    } else {
+      CT_CHECK(std::all_of(got2.begin(), got2.begin() + H, [](float v) { return std::isnan(v); }), "NaN row " + which);
+      CT_CHECK(test::max_row_relative_error(got2.data() + H, want.data() + H, T - 1, H) < 3e-5, "other rows " + which);
+    }
+  }
 }
 
 }  // namespace
 
 CT_CASE(expert_mlps_match_host) {
   // The tiny fixture's shape (H != I), the real shape, and wider-than-a-warp block counts.
+  // From 32 tokens on the tiny shape runs grouped by expert; skewed routing makes groups of more
+  // than one tile of inputs and empty ones; the real shape grouped at 128 tokens.
   for (MoECase c : {MoECase{160, 96, 8, 4, 1}, MoECase{160, 96, 8, 4, 7}, MoECase{2880, 2880, 32, 4, 1},
-                    MoECase{2880, 2880, 128, 4, 3}, MoECase{1056, 64, 4, 2, 5}})
+                    MoECase{2880, 2880, 128, 4, 3}, MoECase{1056, 64, 4, 2, 5}, MoECase{160, 96, 8, 4, 40},
+                    MoECase{160, 96, 8, 4, 150, true}, MoECase{1056, 64, 4, 2, 67}, MoECase{2880, 2880, 32, 4, 128}})
     run_moe_case(c);
 }
 
@@ -477,6 +517,17 @@ CT_CASE(mxfp4_decodes_every_code_and_scale) {
                            Bf16Matrix{db.get(), E, 2 * I}, 7.0f, dact.get(), nullptr);
   auto got = download(dact);
   CT_CHECK(test::max_row_relative_error(got.data(), want.data(), 1, I) < 1e-6, "decoded products");
+
+  // The same through the tiles of the grouped path (one expert, one pair).
+  auto dgroups = upload(std::vector<int>{1, 0, 0});  // count, start, pairs
+  auto dact_tiled = poisoned<float>(std::size_t(I));
+  const cuda_detail::ExpertGroups groups{dgroups.get(), dgroups.get() + 1, dgroups.get() + 2};
+  cuda_detail::tiled_matmul(cuda_detail::Mxfp4Source{Mxfp4Experts{dwb.get(), dws.get(), E, 2 * I, H}},
+                            cuda_detail::ExpertInputs{dx.get(), H, K, groups},
+                            cuda_detail::SwigluOutput{dact_tiled.get(), I, Bf16Matrix{db.get(), E, 2 * I}, 7.0f}, 2 * I, H,
+                            E, T, nullptr);
+  auto got_tiled = download(dact_tiled);
+  CT_CHECK(test::max_row_relative_error(got_tiled.data(), want.data(), 1, I) < 1e-6, "decoded products, tiled");
 }
 
 CT_CASE(argmax_matches_host) {

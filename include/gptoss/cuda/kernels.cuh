@@ -24,12 +24,15 @@
 #include "gptoss/core/token.hpp"
 #include "gptoss/cuda/error.cuh"
 #include "gptoss/cuda/kv_cache.cuh"
+#include "gptoss/cuda/tiled_matmul.cuh"
 
 namespace gptoss::cuda_detail {
 
 inline constexpr int warp_size = 32;
 inline constexpr int gemv_warps = 8;          // output rows per block of a product kernel
 inline constexpr int gemv_tokens = 8;         // tokens sharing one pass over a weight row
+inline constexpr int gemv_unroll = 4;         // 16-byte loads per lane in flight in a bf16 row
+inline constexpr int tiled_min_tokens = 64;   // from here bf16 products run as tiles (tiled_matmul.cuh)
 inline constexpr int mxfp4_unroll = 3;        // MXFP4 blocks per lane in flight: a 2880-wide row in one pass
 inline constexpr int max_experts_per_token = 32;  // a warp per rank in the MLP2 kernel's blocks
 inline constexpr int attention_warps = 4;     // warps per block of the attention kernel
@@ -89,35 +92,46 @@ inline void rms_norm(const float* x, const int* rows, std::int64_t n, const bf16
 // ---- bf16 linear -----------------------------------------------------------------------------------
 // y[t, r] = W[r] . x[t] + bias[r], or y[t, r] += (W[r] . x[t] + bias[r]) with Accumulate (the
 // residual add of the host, same rounding: the product and bias first, then the add).
-// Vec: cols % 8 == 0, so rows are 16-byte aligned and each lane loads 8 bf16 at a time.
-template <bool Vec, bool Accumulate>
+// Vec: cols % 8 == 0, so rows are 16-byte aligned and each lane loads 8 bf16 at a time. Tokens:
+// the tokens sharing a pass over a row (1 for decode, which then needs far fewer registers).
+template <bool Vec, bool Accumulate, int Tokens>
 __global__ void linear_bf16_kernel(const bf16* W, const bf16* bias, int rows, int cols, const float* x,
                                    std::int64_t x_stride, int T, float* y, std::int64_t y_stride) {
   const int lane = threadIdx.x % warp_size;
   const int r = blockIdx.x * gemv_warps + threadIdx.x / warp_size;
-  const int t0 = blockIdx.y * gemv_tokens;
+  const int t0 = blockIdx.y * Tokens;
   if (r >= rows) return;
-  const int nt = min(gemv_tokens, T - t0);
+  const int nt = min(Tokens, T - t0);
   const bf16* w = W + std::int64_t(r) * cols;
-  float acc[gemv_tokens] = {};
+  float acc[Tokens] = {};
   if constexpr (Vec) {
-    for (int c = lane * 8; c < cols; c += warp_size * 8) {
-      const uint4 packed = *reinterpret_cast<const uint4*>(w + c);
-      const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
-      float wf[8];
+    // gemv_unroll 16-byte loads of the row per lane are issued before any is used; each lane still
+    // adds its columns in increasing order.
+    for (int c0 = lane * 8; c0 < cols; c0 += gemv_unroll * warp_size * 8) {
+      uint4 packed[gemv_unroll];
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        wf[2 * k] = float_from_bits(words[k] << 16);            // low half: element 2k
-        wf[2 * k + 1] = float_from_bits(words[k] & 0xffff0000u);  // high half: element 2k + 1
-      }
+      for (int u = 0; u < gemv_unroll; ++u)
+        if (c0 + u * warp_size * 8 < cols) packed[u] = *reinterpret_cast<const uint4*>(w + c0 + u * warp_size * 8);
 #pragma unroll
-      for (int i = 0; i < gemv_tokens; ++i) {
-        if (i < nt) {
-          const float* xr = x + std::int64_t(t0 + i) * x_stride + c;
-          const float4 a = *reinterpret_cast<const float4*>(xr);
-          const float4 b = *reinterpret_cast<const float4*>(xr + 4);
-          acc[i] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y +
-                    wf[6] * b.z + wf[7] * b.w;
+      for (int u = 0; u < gemv_unroll; ++u) {
+        const int c = c0 + u * warp_size * 8;
+        if (c >= cols) break;
+        const std::uint32_t words[4] = {packed[u].x, packed[u].y, packed[u].z, packed[u].w};
+        float wf[8];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          wf[2 * k] = float_from_bits(words[k] << 16);            // low half: element 2k
+          wf[2 * k + 1] = float_from_bits(words[k] & 0xffff0000u);  // high half: element 2k + 1
+        }
+#pragma unroll
+        for (int i = 0; i < Tokens; ++i) {
+          if (i < nt) {
+            const float* xr = x + std::int64_t(t0 + i) * x_stride + c;
+            const float4 a = *reinterpret_cast<const float4*>(xr);
+            const float4 b = *reinterpret_cast<const float4*>(xr + 4);
+            acc[i] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y +
+                      wf[6] * b.z + wf[7] * b.w;
+          }
         }
       }
     }
@@ -125,13 +139,13 @@ __global__ void linear_bf16_kernel(const bf16* W, const bf16* bias, int rows, in
     for (int c = lane; c < cols; c += warp_size) {
       const float wf = to_float(w[c]);
 #pragma unroll
-      for (int i = 0; i < gemv_tokens; ++i)
+      for (int i = 0; i < Tokens; ++i)
         if (i < nt) acc[i] += wf * x[std::int64_t(t0 + i) * x_stride + c];
     }
   }
   const float b = bias ? to_float(bias[r]) : 0.0f;
 #pragma unroll
-  for (int i = 0; i < gemv_tokens; ++i) {
+  for (int i = 0; i < Tokens; ++i) {
     const float sum = warp_sum(acc[i]);
     if (lane == 0 && i < nt) {
       float& out = y[std::int64_t(t0 + i) * y_stride + r];
@@ -141,18 +155,26 @@ __global__ void linear_bf16_kernel(const bf16* W, const bf16* bias, int rows, in
   }
 }
 
-// x and y are row-major with strides in floats; the vector path needs x_stride % 4 == 0 too.
+// x and y are row-major with strides in floats; the vector path needs x_stride % 4 == 0 too. From
+// tiled_min_tokens tokens on, when the columns are whole tiles, the product runs as tiles instead.
 inline void linear_bf16(const Bf16Matrix& W, const bf16* bias, const float* x, std::int64_t x_stride, std::int64_t T,
                         float* y, std::int64_t y_stride, bool accumulate, cudaStream_t s) {
   if (T == 0) return;
-  const dim3 grid(blocks_for(W.rows, gemv_warps), blocks_for(T, gemv_tokens));
   const bool vec = W.cols % 8 == 0 && x_stride % 4 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
                    reinterpret_cast<std::uintptr_t>(W.data) % 16 == 0;
+  if (vec && T >= tiled_min_tokens && W.cols % tile_depth == 0) {
+    tiled_matmul(Bf16Source{W}, TokenInputs{x, x_stride, int(T)}, LinearOutput{y, y_stride, bias, W.rows, accumulate},
+                 W.rows, W.cols, 1, T, s);
+    GPTOSS_CUDA_LAUNCHED("tiled_matmul_kernel (bf16 linear)");
+    return;
+  }
+  const dim3 grid(blocks_for(W.rows, gemv_warps), blocks_for(T, gemv_tokens));
   const int threads = gemv_warps * warp_size;
-  if (vec && accumulate) linear_bf16_kernel<true, true><<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
-  else if (vec) linear_bf16_kernel<true, false><<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
-  else if (accumulate) linear_bf16_kernel<false, true><<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
-  else linear_bf16_kernel<false, false><<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
+  using Kernel = void (*)(const bf16*, const bf16*, int, int, const float*, std::int64_t, int, float*, std::int64_t);
+  const Kernel kernel = !vec       ? (accumulate ? linear_bf16_kernel<false, true, gemv_tokens> : linear_bf16_kernel<false, false, gemv_tokens>)
+                        : T == 1   ? (accumulate ? linear_bf16_kernel<true, true, 1> : linear_bf16_kernel<true, false, 1>)
+                                   : (accumulate ? linear_bf16_kernel<true, true, gemv_tokens> : linear_bf16_kernel<true, false, gemv_tokens>);
+  kernel<<<grid, threads, 0, s>>>(W.data, bias, W.rows, W.cols, x, x_stride, int(T), y, y_stride);
   GPTOSS_CUDA_LAUNCHED("linear_bf16_kernel");
 }
 
@@ -397,25 +419,16 @@ inline void route(const float* logits, std::int64_t T, int E, int K, int* chosen
 }
 
 // Dot product of one MXFP4 block (16 packed bytes, one scale byte) with 32 floats of x, decoded in
-// registers. Two E2M1 codes at a time become a pair of half-precision numbers by integer operations
-// alone: the sign to bit 15 and the three magnitude bits to bits 11-9, where they read as the value
-// times 2^-14 (code 1, the subnormal 0.5, included: half precision keeps subnormals). The block's
-// sum is then scaled once, by 2^14 and its E8M0 scale, both powers of two.
+// registers (e2m1_word_times_2m14); the block's sum is scaled once, by 2^14 and its E8M0 scale.
 __device__ __forceinline__ float mxfp4_block_dot(uint4 packed, std::uint8_t scale_byte, const float* x) {
   const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
   float acc = 0.0f;
 #pragma unroll
-  for (int k = 0; k < 4; ++k) {  // word k holds elements 8k..8k+7, element 8k+i in nibble i
+  for (int k = 0; k < 4; ++k) {  // word k holds elements 8k..8k+7
     const float4 xa = *reinterpret_cast<const float4*>(x + 8 * k);
     const float4 xb = *reinterpret_cast<const float4*>(x + 8 * k + 4);
     float v[8];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {  // nibbles i and i + 4 in one shift
-      const std::uint32_t n = words[k] >> (4 * i);
-      const std::uint32_t bits = (n & 0x00070007u) << 9 | (n & 0x00080008u) << 12;
-      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&bits));
-      v[i] = f.x, v[i + 4] = f.y;
-    }
+    e2m1_word_times_2m14(words[k], v);
     acc += v[0] * xa.x + v[1] * xa.y + v[2] * xa.z + v[3] * xa.w + v[4] * xb.x + v[5] * xb.y + v[6] * xb.z +
            v[7] * xb.w;
   }
@@ -491,39 +504,130 @@ inline void expert_mlp1(const float* x, int H, int I, std::int64_t T, const int*
   GPTOSS_CUDA_LAUNCHED("expert_mlp1_kernel");
 }
 
-// MLP2, the weighted combine and the residual add, fused: a block per (output row r, token t) with
-// a warp per rank k computes W2[e_k][r] . act[t, k] + b2[e_k][r]; one thread then adds them with
-// their routing weights in rank order, as the host does, and adds the sum to x[t, r].
+// MLP2, the weighted combine and the residual add, fused: a block per (output rows r and r + 1,
+// token t) with a warp per rank k computes W2[e_k][r] . act[t, k] + b2[e_k][r] for both rows (two
+// rows' loads in flight); a thread per row then adds them with their routing weights in rank order,
+// as the host does, and adds the sum to x[t, r].
+inline constexpr int mlp2_rows = 2;
+
 template <int = 0>
 __global__ void expert_mlp2_kernel(const float* act, int H, int I, const int* chosen, const float* weights, int K,
                                    int E, Mxfp4Experts w2, Bf16Matrix b2, float* x) {
-  __shared__ float y[max_experts_per_token];
+  __shared__ float y[mlp2_rows][max_experts_per_token];
   const int lane = threadIdx.x % warp_size, k = threadIdx.x / warp_size;
-  const int r = blockIdx.x;
+  const int r = blockIdx.x * mlp2_rows, r1 = min(r + 1, H - 1);  // an odd H repeats its last row
   const std::int64_t t = blockIdx.y, p = t * K + k;
   const int e = chosen[p];
   const bool valid = e >= 0 && e < E;  // always, with finite logits; otherwise NaN, not a fault
   if (valid) {
-    float dot[1];
-    mxfp4_rows_dot<1>({w2.expert(e)}, {r}, {act + p * I}, lane, dot);
-    if (lane == 0) y[k] = dot[0] + to_float(b2.row(e)[r]);
+    const Mxfp4Matrix W = w2.expert(e);
+    const float* a = act + p * I;
+    float dot[mlp2_rows];
+    mxfp4_rows_dot<mlp2_rows>({W, W}, {r, r1}, {a, a}, lane, dot);
+    if (lane == 0) y[0][k] = dot[0] + to_float(b2.row(e)[r]), y[1][k] = dot[1] + to_float(b2.row(e)[r1]);
   } else if (lane == 0) {
-    y[k] = NAN;
+    y[0][k] = y[1][k] = NAN;
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
+  if (threadIdx.x < mlp2_rows && r + int(threadIdx.x) < H) {
     float total = 0.0f;
-    for (int j = 0; j < K; ++j) total += weights[t * K + j] * y[j];
-    x[t * H + r] += total;
+    for (int j = 0; j < K; ++j) total += weights[t * K + j] * y[threadIdx.x][j];
+    x[t * H + r + threadIdx.x] += total;
   }
 }
 
 inline void expert_mlp2(const float* act, int H, int I, std::int64_t T, const int* chosen, const float* weights, int K,
                         const Mxfp4Experts& w2, const Bf16Matrix& b2, float* x, cudaStream_t s) {
   if (T == 0) return;
-  expert_mlp2_kernel<><<<dim3(unsigned(H), unsigned(T)), K * warp_size, 0, s>>>(act, H, I, chosen, weights, K, w2.experts,
+  expert_mlp2_kernel<><<<dim3(blocks_for(H, mlp2_rows), unsigned(T)), K * warp_size, 0, s>>>(act, H, I, chosen, weights, K, w2.experts,
                                                                                w2, b2, x);
   GPTOSS_CUDA_LAUNCHED("expert_mlp2_kernel");
+}
+
+// ---- MoE for many tokens: the pairs grouped by expert, each expert's weights read once per tile ----
+// Prefill sends tens of tokens to each expert; the per-pair kernels above would read an expert's
+// rows once for each of them. From this many pairs per expert on average the grouped path is used.
+inline constexpr int grouped_min_pairs_per_expert = 16;
+inline bool experts_grouped(std::int64_t T, int K, int E) { return T * K >= std::int64_t(grouped_min_pairs_per_expert) * E; }
+
+// One block: counts the pairs of each expert, lays the groups out in expert order, and lists each
+// pair in its group (in no particular order within it: every output depends on its own pair only).
+// Pairs with an expert index out of range join no group; expert_combine turns them into NaN.
+template <int = 0>
+__global__ void group_by_expert_kernel(const int* chosen, int pairs, int E, ExpertGroups g) {
+  extern __shared__ int cursor[];  // [E]
+  for (int e = threadIdx.x; e < E; e += blockDim.x) cursor[e] = 0;
+  __syncthreads();
+  for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
+    const int e = chosen[p];
+    if (e >= 0 && e < E) atomicAdd(&cursor[e], 1);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int start = 0;
+    for (int e = 0; e < E; ++e) {
+      g.start[e] = start, g.count[e] = cursor[e];
+      const int n = cursor[e];
+      cursor[e] = start;
+      start += n;
+    }
+  }
+  __syncthreads();
+  for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
+    const int e = chosen[p];
+    if (e >= 0 && e < E) g.pairs[atomicAdd(&cursor[e], 1)] = p;
+  }
+}
+
+// x[t, r] += sum over ranks k, in rank order, of weight[t, k] * y[t * K + k, r]: MLP2's outputs
+// (bias included) combined and added to the residual as expert_mlp2_kernel does.
+template <int = 0>
+__global__ void expert_combine_kernel(const float* y, const int* chosen, const float* weights, int T, int K, int E, int H,
+                                      float* x) {
+  const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= std::int64_t(T) * H) return;
+  const std::int64_t t = i / H, r = i % H;
+  float total = 0.0f;
+  for (int k = 0; k < K; ++k) {
+    const std::int64_t p = t * K + k;
+    const int e = chosen[p];
+    total += weights[p] * (e >= 0 && e < E ? y[p * H + r] : NAN);
+  }
+  x[i] += total;
+}
+
+// The whole MoE MLP of T tokens after routing: act, y ([T * K, I] and [T * K, H]) and the groups
+// ([E], [E], [T * K]) are scratch. Chooses the grouped path (experts_grouped) or the per-pair one.
+struct ExpertArgs {
+  const float* x_norm;  // [T, H]
+  int H, I, E, K;
+  const int* chosen;        // [T, K]
+  const float* weights;     // [T, K]
+  Mxfp4Experts w1, w2;
+  Bf16Matrix b1, b2;
+  float limit;
+  float* act;
+  float* y;
+  ExpertGroups groups;
+};
+
+inline void expert_mlp(const ExpertArgs& a, std::int64_t T, float* x, cudaStream_t s) {
+  if (T == 0) return;
+  if (!experts_grouped(T, a.K, a.E)) {
+    expert_mlp1(a.x_norm, a.H, a.I, T, a.chosen, a.K, a.w1, a.b1, a.limit, a.act, s);
+    expert_mlp2(a.act, a.H, a.I, T, a.chosen, a.weights, a.K, a.w2, a.b2, x, s);
+    return;
+  }
+  // An expert gets at most T pairs (a token's K experts are distinct), so z = T / tile_inputs tiles.
+  group_by_expert_kernel<><<<1, 1024, std::size_t(a.E) * sizeof(int), s>>>(a.chosen, int(T * a.K), a.E, a.groups);
+  GPTOSS_CUDA_LAUNCHED("group_by_expert_kernel");
+  tiled_matmul(Mxfp4Source{a.w1}, ExpertInputs{a.x_norm, a.H, a.K, a.groups}, SwigluOutput{a.act, a.I, a.b1, a.limit},
+               2 * a.I, a.H, a.E, T, s);
+  GPTOSS_CUDA_LAUNCHED("tiled_matmul_kernel (MLP1)");
+  tiled_matmul(Mxfp4Source{a.w2}, ExpertInputs{a.act, a.I, 1, a.groups}, ExpertOutput{a.y, a.H, a.b2}, a.H, a.I, a.E, T, s);
+  GPTOSS_CUDA_LAUNCHED("tiled_matmul_kernel (MLP2)");
+  expert_combine_kernel<><<<blocks_for(T * a.H, 256), 256, 0, s>>>(a.y, a.chosen, a.weights, int(T), a.K, a.E, a.H, x);
+  GPTOSS_CUDA_LAUNCHED("expert_combine_kernel");
 }
 
 // ---- greedy sampling -------------------------------------------------------------------------------

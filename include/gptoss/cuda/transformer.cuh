@@ -49,7 +49,7 @@ namespace cuda_detail {
 // Buffer sizes (elements) of the activations for chunks of up to `tokens` tokens.
 struct WorkspaceSizes {
   std::int64_t tokens, partial_slots, logit_rows;
-  std::size_t x, qkv, o, router, route, act, partial, logits;
+  std::size_t x, qkv, o, router, route, act, expert_out, groups, partial, logits;
 
   static WorkspaceSizes of(const ModelConfig& c, std::int64_t T) {
     WorkspaceSizes s;
@@ -64,14 +64,16 @@ struct WorkspaceSizes {
     s.router = std::size_t(T * c.num_experts);
     s.route = std::size_t(T * c.experts_per_token);
     s.act = std::size_t(T * c.experts_per_token * c.intermediate_size);
+    s.expert_out = experts_grouped(T, c.experts_per_token, c.num_experts) ? std::size_t(T * c.experts_per_token * c.hidden_size) : 0;
+    s.groups = std::size_t(2 * c.num_experts + T * c.experts_per_token);
     s.partial = std::size_t(s.partial_slots * (c.head_dim + 2));
     s.logits = std::size_t(s.logit_rows * c.vocab_size);
     return s;
   }
   std::size_t bytes(const ModelConfig& c) const {
-    const std::size_t floats = 3 * x /* x, x_norm, selected rows */ + qkv + o + router + route + act + partial + logits +
-                               std::size_t(c.head_dim / 2);
-    const std::size_t other = route * sizeof(int) + std::size_t(tokens) * (sizeof(int) + 2 * sizeof(token_id) + sizeof(TokenMeta));
+    const std::size_t floats = 3 * x /* x, x_norm, selected rows */ + qkv + o + router + route + act + expert_out +
+                               partial + logits + std::size_t(c.head_dim / 2);
+    const std::size_t other = (route + groups) * sizeof(int) + std::size_t(tokens) * (sizeof(int) + 2 * sizeof(token_id) + sizeof(TokenMeta));
     return floats * sizeof(float) + other;
   }
 };
@@ -210,6 +212,8 @@ class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config,
     route_w_ = DeviceBuffer<float>(s.route);
     chosen_ = DeviceBuffer<int>(s.route);
     act_ = DeviceBuffer<float>(s.act);
+    expert_out_ = DeviceBuffer<float>(s.expert_out);
+    groups_ = DeviceBuffer<int>(s.groups);
     partial_ = DeviceBuffer<float>(s.partial);
     logits_ = DeviceBuffer<float>(s.logits);
     tokens_ = DeviceBuffer<token_id>(T);
@@ -329,8 +333,11 @@ class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config,
       route(router_.get(), T, E, K, chosen_.get(), route_w_.get(), s);
       if (trace_) trace_indices(l, T, K);
       trace("expert_weights", l, route_w_.get(), T, K);
-      expert_mlp1(xn, H, I, T, chosen_.get(), K, lw.mlp1, lw.mlp1_bias, c.swiglu_limit, act_.get(), s);
-      expert_mlp2(act_.get(), H, I, T, chosen_.get(), route_w_.get(), K, lw.mlp2, lw.mlp2_bias, x, s);
+      const ExpertArgs ea{xn,          H,       I,        E,         K,
+                          chosen_.get(), route_w_.get(), lw.mlp1, lw.mlp2,  lw.mlp1_bias,
+                          lw.mlp2_bias,  c.swiglu_limit,  act_.get(), expert_out_.get(),
+                          {groups_.get(), groups_.get() + E, groups_.get() + 2 * E}};
+      expert_mlp(ea, T, x, s);
       trace("mlp_residual", l, x, T, H);
     }
 
@@ -392,8 +399,9 @@ class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config,
   std::unique_ptr<cuda_detail::Stream> stream_;
   std::unique_ptr<cuda_detail::DeviceWeights> weights_;
   cuda_detail::WorkspaceSizes sizes_{};
-  cuda_detail::DeviceBuffer<float> x_, xn_, selected_, qkv_, o_, router_, route_w_, act_, partial_, logits_, inv_freq_;
-  cuda_detail::DeviceBuffer<int> chosen_, rows_;
+  cuda_detail::DeviceBuffer<float> x_, xn_, selected_, qkv_, o_, router_, route_w_, act_, expert_out_, partial_, logits_,
+      inv_freq_;
+  cuda_detail::DeviceBuffer<int> chosen_, rows_, groups_;
   cuda_detail::DeviceBuffer<token_id> tokens_, ids_;
   cuda_detail::DeviceBuffer<cuda_detail::TokenMeta> meta_;
   cuda_detail::PinnedBuffer<token_id> h_tokens_, h_ids_;
