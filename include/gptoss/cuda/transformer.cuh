@@ -64,7 +64,8 @@ struct WorkspaceSizes {
     s.router = std::size_t(T * c.num_experts);
     s.route = std::size_t(T * c.experts_per_token);
     s.act = std::size_t(T * c.experts_per_token * c.intermediate_size);
-    s.expert_out = experts_grouped(T, c.experts_per_token, c.num_experts) ? std::size_t(T * c.experts_per_token * c.hidden_size) : 0;
+    const bool grouped = experts_grouped(T, c.experts_per_token, c.num_experts);
+    s.expert_out = grouped ? std::size_t(T * c.experts_per_token * c.hidden_size) : 0;
     s.groups = std::size_t(2 * c.num_experts + T * c.experts_per_token);
     s.partial = std::size_t(s.partial_slots * (c.head_dim + 2));
     s.logits = std::size_t(s.logit_rows * c.vocab_size);
@@ -73,7 +74,8 @@ struct WorkspaceSizes {
   std::size_t bytes(const ModelConfig& c) const {
     const std::size_t floats = 3 * x /* x, x_norm, selected rows */ + qkv + o + router + route + act + expert_out +
                                partial + logits + std::size_t(c.head_dim / 2);
-    const std::size_t other = (route + groups) * sizeof(int) + std::size_t(tokens) * (sizeof(int) + 2 * sizeof(token_id) + sizeof(TokenMeta));
+    const std::size_t other =
+        (route + groups) * sizeof(int) + std::size_t(tokens) * (sizeof(int) + 2 * sizeof(token_id) + sizeof(TokenMeta));
     return floats * sizeof(float) + other;
   }
 };
@@ -333,10 +335,10 @@ class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config,
       route(router_.get(), T, E, K, chosen_.get(), route_w_.get(), s);
       if (trace_) trace_indices(l, T, K);
       trace("expert_weights", l, route_w_.get(), T, K);
-      const ExpertArgs ea{xn,          H,       I,        E,         K,
-                          chosen_.get(), route_w_.get(), lw.mlp1, lw.mlp2,  lw.mlp1_bias,
-                          lw.mlp2_bias,  c.swiglu_limit,  act_.get(), expert_out_.get(),
-                          {groups_.get(), groups_.get() + E, groups_.get() + 2 * E}};
+      const ExpertArgs ea{.x_norm = xn, .H = H, .I = I, .E = E, .K = K, .chosen = chosen_.get(), .weights = route_w_.get(),
+                          .w1 = lw.mlp1, .w2 = lw.mlp2, .b1 = lw.mlp1_bias, .b2 = lw.mlp2_bias, .limit = c.swiglu_limit,
+                          .act = act_.get(), .y = expert_out_.get(),
+                          .groups = {groups_.get(), groups_.get() + E, groups_.get() + 2 * E}};
       expert_mlp(ea, T, x, s);
       trace("mlp_residual", l, x, T, H);
     }
