@@ -37,7 +37,7 @@ step cli_generate 60 bash -c "diff <('$bin/gptoss' generate --device cuda --mode
 if [[ -n $sanitizer ]]; then
   # launch_errors_become_gptoss_errors makes a launch fail on purpose: API errors are not reported.
   step memcheck_kernels 150 "$sanitizer" --tool memcheck --report-api-errors no --error-exitcode 1 "$bin/test_cuda_kernels"
-  step racecheck_kernels 150 "$sanitizer" --tool racecheck --error-exitcode 1 "$bin/test_cuda_kernels"
+  step racecheck_kernels 400 "$sanitizer" --tool racecheck --error-exitcode 1 "$bin/test_cuda_kernels"
   step memcheck_model 120 "$sanitizer" --tool memcheck --error-exitcode 1 "$bin/test_cuda_model"
 else
   echo "compute-sanitizer not found: memcheck and racecheck not run"; status=1
@@ -56,7 +56,7 @@ fi
 step context_sweep 200 bash -c 'for ctx in 0 2048 8192 32768 65536 131000; do
     "$0" bench --device cuda --model "$1" --prompt 1 --gen 32 --repeat 2 --context $ctx --json || exit
   done' "$bin/gptoss" "$model20"
-python3 tools/bench_table.py "$logs/context_sweep.log"
+[[ -f $logs/context_sweep.log ]] && python3 tools/bench_table.py "$logs/context_sweep.log"
 
 # Each kernel's time in a 512-token prefill and in one decode step, by Nsight Compute. The bench
 # warms up with an 8-token prefill and two decode steps: 3 forward passes of `per_step` launches
