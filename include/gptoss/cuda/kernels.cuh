@@ -116,13 +116,8 @@ __global__ void linear_bf16_kernel(const bf16* W, const bf16* bias, int rows, in
       for (int u = 0; u < gemv_unroll; ++u) {
         const int c = c0 + u * warp_size * 8;
         if (c >= cols) break;
-        const std::uint32_t words[4] = {packed[u].x, packed[u].y, packed[u].z, packed[u].w};
         float wf[8];
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          wf[2 * k] = float_from_bits(words[k] << 16);            // low half: element 2k
-          wf[2 * k + 1] = float_from_bits(words[k] & 0xffff0000u);  // high half: element 2k + 1
-        }
+        widen_bf16x8(packed[u], wf);
 #pragma unroll
         for (int i = 0; i < Tokens; ++i) {
           if (i < nt) {

@@ -34,6 +34,17 @@ __device__ __forceinline__ void e2m1_word_times_2m14(std::uint32_t word, float (
   }
 }
 
+// Eight bf16 values packed in 16 bytes as floats (exact): in each 32-bit word the low half is the
+// even element and the high half the odd one.
+__device__ __forceinline__ void widen_bf16x8(uint4 packed, float (&v)[8]) {
+  const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    v[2 * k] = float_from_bits(words[k] << 16);
+    v[2 * k + 1] = float_from_bits(words[k] & 0xffff0000u);
+  }
+}
+
 inline constexpr int tile_rows = 128;    // weight rows per block
 inline constexpr int tile_inputs = 64;   // inputs (tokens or token-rank pairs) per block
 inline constexpr int tile_depth = 32;    // columns per step: one MXFP4 block of each row
@@ -54,16 +65,11 @@ struct Bf16Source {  // needs cols % 8 == 0 and a 16-byte aligned matrix
   Bf16Matrix w;
   __device__ void fetch(int, int r, int c, float (&v)[tile_fetch]) const {
     const uint4* p = reinterpret_cast<const uint4*>(w.row(r) + c);
-    const uint4 q[2] = {p[0], p[1]};
+    float lo[8], hi[8];
+    widen_bf16x8(p[0], lo);
+    widen_bf16x8(p[1], hi);
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const std::uint32_t words[4] = {q[h].x, q[h].y, q[h].z, q[h].w};
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        v[8 * h + 2 * k] = float_from_bits(words[k] << 16);               // low half: the even element
-        v[8 * h + 2 * k + 1] = float_from_bits(words[k] & 0xffff0000u);   // high half: the odd one
-      }
-    }
+    for (int i = 0; i < 8; ++i) v[i] = lo[i], v[8 + i] = hi[i];
   }
 };
 
