@@ -4,6 +4,7 @@
 # checkpoint of the gpt-oss-20b shape. Usage: tools/gpu-check.sh BIN_DIR LOG_DIR [SCRATCH_DIR]
 # BIN_DIR holds gptoss, test_cuda_kernels and test_cuda_model (a build's outputs); each step's
 # whole output goes to LOG_DIR, a summary to stdout. A failing step is reported and the rest run;
+# A device test that skips (no GPU seen) or runs fewer cases than its source holds fails its step.
 # GPTOSS_GPU_CHECK_SKIP="name ..." leaves steps out; GPTOSS_GPU_CHECK_BASELINE=DIR also benches DIR/gptoss.
 set -uo pipefail
 bin=$(realpath "$1"); logs=$(realpath "$2"); scratch=${3:-/tmp/gptoss-gpu-check}
@@ -19,6 +20,16 @@ step() {  # step NAME TIMEOUT_S COMMAND...: runs it, its output to LOG_DIR/NAME.
   printf '%-22s rc=%-3s %4ds\n' "$name" "$rc" $((SECONDS - t0))
   ((rc == 0)) || { status=1; tail -n 25 "$logs/$name.log"; }
 }
+# A device test program must run every case of its source file. Without a GPU it exits 77
+# (skipped), which `step` already counts as a failure; a run that lists fewer cases fails here.
+all_cases() {  # all_cases STEP SOURCE: STEP's log must end with "ran N of N cases", N the CT_CASEs of SOURCE
+  local name=$1 want
+  [[ " ${GPTOSS_GPU_CHECK_SKIP:-} " == *" $name "* ]] && return
+  want=$(grep -c '^CT_CASE(' "$2")
+  if ! grep -qx "ran $want of $want cases" "$logs/$name.log"; then
+    echo "$name: did not run all $want cases of $2"; status=1
+  fi
+}
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n1)
 
@@ -29,16 +40,21 @@ if [[ ! -f $model20/config.json ]]; then
   synth_pid=$!
 fi
 
-step kernels 150 "$bin/test_cuda_kernels"
-step model 200 "$bin/test_cuda_model"
+step kernels 150 "$bin/test_cuda_kernels"; all_cases kernels tests/cuda/test_kernels.cu
+step model 200 "$bin/test_cuda_model"; all_cases model tests/cuda/test_model.cu
 tiny=tests/data/tiny/original
-step cli_generate 60 bash -c "diff <('$bin/gptoss' generate --device cuda --model $tiny --tokens 485,788,274 --max-tokens 16) \
-                                     <('$bin/gptoss' generate --device cpu --model $tiny --tokens 485,788,274 --max-tokens 16)"
+# Both runs must succeed and print the 16 tokens: two failures would otherwise compare equal.
+step cli_generate 60 bash -c 'set -e; gpu=$("$0" generate --device cuda --model "$1" --tokens 485,788,274 --max-tokens 16)
+  cpu=$("$0" generate --device cpu --model "$1" --tokens 485,788,274 --max-tokens 16)
+  echo "cuda: $gpu"; echo "cpu:  $cpu"; [[ -n $cpu && $gpu == "$cpu" ]]' "$bin/gptoss" "$tiny"
 if [[ -n $sanitizer ]]; then
   # launch_errors_become_gptoss_errors makes a launch fail on purpose: API errors are not reported.
   step memcheck_kernels 150 "$sanitizer" --tool memcheck --report-api-errors no --error-exitcode 1 "$bin/test_cuda_kernels"
+  all_cases memcheck_kernels tests/cuda/test_kernels.cu
   step racecheck_kernels 400 "$sanitizer" --tool racecheck --error-exitcode 1 "$bin/test_cuda_kernels"
+  all_cases racecheck_kernels tests/cuda/test_kernels.cu
   step memcheck_model 120 "$sanitizer" --tool memcheck --error-exitcode 1 "$bin/test_cuda_model"
+  all_cases memcheck_model tests/cuda/test_model.cu
 else
   echo "compute-sanitizer not found: memcheck and racecheck not run"; status=1
 fi

@@ -2,10 +2,12 @@
 // queries and the device's measured bandwidth.
 #pragma once
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <utility>
 
@@ -13,14 +15,44 @@
 
 namespace gptoss::cuda_detail {
 
-// Number of usable CUDA devices; 0 when there is no driver, no device, or the runtime fails.
+// Whether an NVIDIA driver is installed here: its device nodes or its library. Tells a machine
+// without a GPU stack from one whose stack is broken, which cudaGetDeviceCount reports alike.
+inline bool driver_present() {
+  std::error_code ec;
+  if (std::filesystem::exists("/dev/nvidiactl", ec) || std::filesystem::exists("/dev/nvidia0", ec)) return true;
+  if (void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL)) {
+    dlclose(lib);
+    return true;
+  }
+  return false;
+}
+
+// What cudaGetDeviceCount's status means. No device, and no driver at all (the runtime then says
+// "insufficient driver"), are machines without a GPU: 0 devices. Any other error, or "insufficient
+// driver" with a driver installed (a driver older than the runtime), is a broken setup: an error,
+// never mistaken for "no GPU".
+enum class DeviceProbe { devices, none, broken };
+inline DeviceProbe classify_device_count(cudaError_t status, bool driver_installed) {
+  if (status == cudaSuccess) return DeviceProbe::devices;
+  if (status == cudaErrorNoDevice) return DeviceProbe::none;
+  if (status == cudaErrorInsufficientDriver && !driver_installed) return DeviceProbe::none;
+  return DeviceProbe::broken;
+}
+
+// Number of usable CUDA devices: 0 on a machine without a GPU or without a driver; a cuda_error
+// when the driver or runtime fails.
 inline int device_count() {
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
+  const cudaError_t status = cudaGetDeviceCount(&n);
+  cudaGetLastError();
+  switch (classify_device_count(status, status == cudaSuccess || driver_present())) {
+    case DeviceProbe::devices: return n;
+    case DeviceProbe::none: return 0;
+    case DeviceProbe::broken: break;
   }
-  return n;
+  throw cuda_error(std::string("CUDA is installed but unusable: cudaGetDeviceCount failed with ") +
+                   cudaGetErrorName(status) + ": " + cudaGetErrorString(status) +
+                   (status == cudaErrorInsufficientDriver ? " (the NVIDIA driver is older than this CUDA runtime)" : ""));
 }
 
 inline bool has_device() { return device_count() > 0; }
