@@ -67,12 +67,18 @@ BOOST_AUTO_TEST_CASE(greedy_generation_matches_reference) {
   // A stop token ends generation and is part of the output.
   r = test::run_cli("generate --model " + test::tiny_dir + "/original --tokens " + join(prompt) + " --max-tokens 16 --json --stop " +
                     std::to_string(expect[3]));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   auto first4 = std::vector<gptoss::token_id>(expect.begin(), expect.begin() + 4);
   BOOST_TEST(nlohmann::json::parse(r.out)["tokens"].get<std::vector<gptoss::token_id>>() == first4, boost::test_tools::per_element());
 
   // Sampling with a seed is reproducible.
   const std::string sample = "generate --model " + test::tiny_dir + "/original --tokens 1,2,3 --max-tokens 8 --temperature 1 --top-p 0.9 --seed 5 --json";
-  BOOST_TEST(test::run_cli(sample).out == test::run_cli(sample).out);
+  // Both runs must succeed with 8 tokens: two failures would also print the same (nothing).
+  const auto first = test::run_cli(sample), second = test::run_cli(sample);
+  BOOST_REQUIRE_MESSAGE(first.exit_code == 0 && second.exit_code == 0, first.err + second.err);
+  const auto sampled = nlohmann::json::parse(first.out)["tokens"].get<std::vector<gptoss::token_id>>();
+  BOOST_TEST(sampled.size() == 8u);
+  BOOST_TEST(first.out == second.out);
 }
 
 BOOST_AUTO_TEST_CASE(synth_writes_loadable_checkpoints_of_both_layouts) {

@@ -1,11 +1,16 @@
-// A program that uses gptoss as users do: greedy decoding of four tokens.
+// A program that uses gptoss as users do: greedy decoding of four tokens after the tiny fixture's
+// greedy prompt (tests/data/tiny/README.md, `greedy.prompt`).
 #include <cstdio>
 
 #include <gptoss/gptoss.hpp>
 
 int main(int argc, char** argv) try {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: consumer CHECKPOINT_DIR\n");
+    return 2;
+  }
   gptoss::Transformer<gptoss::tiny_test> model(gptoss::io::Checkpoint::open(argv[1]));
-  std::vector<gptoss::token_id> prompt = {1, 2, 3};
+  std::vector<gptoss::token_id> prompt = {567, 434, 468, 74, 189, 140, 979};
   auto seq = model.new_sequence(16);
   auto logits = model.prefill(seq, prompt);
   for (int i = 0; i < 4; ++i) {
