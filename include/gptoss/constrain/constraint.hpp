@@ -220,8 +220,15 @@ class Constraint : public TokenConstraint {
 
   void advance(token_id t) override {
     if (!allows(t)) throw input_error("token " + std::to_string(t) + " is not allowed by the constraint here");
+    // Counted after the step: the step itself is judged against the budget as allows() saw it.
+    const bool counted = counting_;
+    step(t);
+    if (counted) ++spent_;
+  }
+
+ private:
+  void step(token_id t) {
     const bool special = t >= table_->n_ordinary();
-    if (counting_) ++spent_;
     switch (phase_) {
       case Phase::done: return;
       case Phase::header: {
@@ -256,7 +263,6 @@ class Constraint : public TokenConstraint {
     }
   }
 
- private:
   enum class Phase { header, text, json, done };
   struct Tool {
     std::string name;

@@ -406,7 +406,7 @@ class JsonMatcher {
             return;
           case n_exp:
             if (is_digit(b)) {
-              if (f.count >= 3) return;
+              if (f.count >= 2) return;
               return ++f.count, emit(out, std::move(t));
             }
             break;
