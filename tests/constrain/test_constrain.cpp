@@ -10,7 +10,9 @@
 #include <random>
 
 #include "constrain/validator.hpp"
+#include "gptoss/config/model_config.hpp"
 #include "gptoss/constrain/constrain.hpp"
+#include "gptoss/generate/generate.hpp"
 #include "gptoss/harmony/parse.hpp"
 
 using namespace gptoss;
@@ -400,4 +402,74 @@ BOOST_AUTO_TEST_CASE(envelope_random_walks_always_parse) {
   }
   BOOST_TEST(calls > 0);
   BOOST_TEST(finals > 0);
+}
+
+namespace {
+
+// Logits that prefer token 3 most, then 2, then 1, 0 (vocabulary of 6); decode keeps them.
+struct FixedModel {
+  struct Sequence {
+    std::int64_t length = 0, capacity = 0;
+  };
+  ModelConfig cfg = [] {
+    ModelConfig c = tiny_test;
+    return c;
+  }();
+  const ModelConfig& config() const { return cfg; }
+  Sequence new_sequence(std::int64_t capacity) { return {0, capacity}; }
+  static void fill(std::span<float> l) {
+    std::fill(l.begin(), l.end(), -5.0f);
+    l[0] = 0.0f, l[1] = 1.0f, l[2] = 2.0f, l[3] = 3.0f;
+  }
+  std::vector<float> prefill(Sequence&, std::span<const token_id>) {
+    std::vector<float> l(6);
+    fill(l);
+    return l;
+  }
+  void decode(Sequence&, token_id, std::span<float> l) { fill(l); }
+};
+
+// Allows only the tokens in `allowed`; finishes after `limit` tokens.
+struct SetConstraint : TokenConstraint {
+  std::vector<token_id> allowed;
+  int limit = 3, taken = 0, masks = 0;
+  void allowed_tokens(std::span<std::uint64_t> w) override {
+    ++masks;
+    for (auto t : allowed) w[t / 64] |= std::uint64_t(1) << (t % 64);
+  }
+  bool allows(token_id t) override { return std::find(allowed.begin(), allowed.end(), t) != allowed.end(); }
+  void advance(token_id t) override {
+    BOOST_TEST(allows(t));
+    ++taken;
+  }
+  bool finished() const override { return taken >= limit; }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(generate_samples_only_allowed_tokens) {
+  FixedModel m;
+  std::vector<token_id> prompt{1};
+  // Greedy: the best allowed token, and the mask is built only when the best token is refused.
+  SetConstraint c1;
+  c1.allowed = {1, 2};
+  BOOST_TEST(generate(m, prompt, {.max_tokens = 10, .constraint = &c1}) == (std::vector<token_id>{2, 2, 2}));  // stops when finished
+  BOOST_TEST(c1.masks == 3);
+  SetConstraint c2;
+  c2.allowed = {3, 0};
+  BOOST_TEST(generate(m, prompt, {.max_tokens = 10, .constraint = &c2}) == (std::vector<token_id>{3, 3, 3}));
+  BOOST_TEST(c2.masks == 0);
+  // Sampling with top-k (mask first) and plain temperature (retry): never a refused token.
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    SetConstraint c3;
+    c3.allowed = {0, 5};
+    c3.limit = 20;
+    for (token_id t : generate(m, prompt, {.max_tokens = 20, .sampling = {.temperature = 1.0f, .top_k = 2, .seed = seed}, .constraint = &c3}))
+      BOOST_TEST((t == 0 || t == 5));
+    SetConstraint c4;
+    c4.allowed = {1, 4};
+    c4.limit = 20;
+    for (token_id t : generate(m, prompt, {.max_tokens = 20, .sampling = {.temperature = 1.0f, .seed = seed}, .constraint = &c4}))
+      BOOST_TEST((t == 1 || t == 4));
+  }
 }

@@ -163,7 +163,7 @@ class Constraint : public TokenConstraint {
       : Constraint(tok, envelope_of(conv), so) {}
 
   // Whether the reply is complete (<|return|> or <|call|> was taken): nothing more may follow.
-  bool finished() const { return phase_ == Phase::done; }
+  bool finished() const override { return phase_ == Phase::done; }
   // Tokens counted against the reasoning budget so far.
   int reasoning_tokens() const { return spent_; }
 
@@ -175,7 +175,10 @@ class Constraint : public TokenConstraint {
 
   void allowed_tokens(std::span<std::uint64_t> words) override {
     compute(mask_);
-    std::copy(mask_.words().begin(), mask_.words().end(), words.begin());
+    // A logits row longer than the vocabulary: the ids past it stay disallowed.
+    const std::size_t n = std::min(words.size(), mask_.words().size());
+    std::copy_n(mask_.words().begin(), n, words.begin());
+    std::fill(words.begin() + std::ptrdiff_t(n), words.end(), 0);
   }
 
   bool allows(token_id t) override {

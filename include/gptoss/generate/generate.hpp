@@ -28,6 +28,8 @@ struct TokenConstraint {
   // Whether one token may come next (cheaper than the whole bitmap).
   virtual bool allows(token_id t) = 0;
   virtual void advance(token_id t) = 0;
+  // Whether nothing more may follow (generation stops there even without a stop token).
+  virtual bool finished() const { return false; }
 };
 
 struct GenerateOptions {
@@ -99,7 +101,7 @@ std::vector<token_id> generate(Model& model, std::span<const token_id> prompt, c
       opt.constraint->advance(t);
       out.push_back(t);
       const bool stop = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end();
-      if ((on_token && !on_token(t)) || stop || int(out.size()) >= opt.max_tokens) break;
+      if ((on_token && !on_token(t)) || stop || opt.constraint->finished() || int(out.size()) >= opt.max_tokens) break;
       model.decode(seq, t, logits);
     }
     return out;
