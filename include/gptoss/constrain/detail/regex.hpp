@@ -35,8 +35,8 @@ struct ByteDfa {
 
 struct RegexLimits {
   std::size_t max_pattern = 1000;
-  std::size_t max_nfa_states = 20000;
-  std::size_t max_dfa_states = 2000;
+  std::size_t max_nfa_states = 5000;
+  std::size_t max_dfa_states = 1000;
   int max_repeat = 100;
 };
 
