@@ -473,3 +473,52 @@ BOOST_AUTO_TEST_CASE(generate_samples_only_allowed_tokens) {
       BOOST_TEST((t == 1 || t == 4));
   }
 }
+
+BOOST_AUTO_TEST_CASE(request_fields_are_read) {
+  auto rf = response_format_from_json(json::parse(R"({"type":"json_schema","json_schema":{"name":"x","schema":{"type":"integer"},"strict":true}})"));
+  BOOST_TEST((rf.kind == ResponseFormat::Kind::json_schema));
+  BOOST_TEST(rf.schema == json::parse(R"({"type":"integer"})"));
+  rf = response_format_from_json(json::parse(R"({"type":"json_schema","name":"x","schema":{"type":"string"}})"));
+  BOOST_TEST(rf.schema == json::parse(R"({"type":"string"})"));
+  BOOST_TEST((response_format_from_json(json::parse(R"({"type":"json_object"})")).kind == ResponseFormat::Kind::json_object));
+  BOOST_TEST((response_format_from_json(json::parse(R"({"type":"text"})")).kind == ResponseFormat::Kind::text));
+  BOOST_CHECK_THROW(response_format_from_json(json::parse(R"({"type":"json_schema"})")), input_error);
+  BOOST_CHECK_THROW(response_format_from_json(json::parse(R"({"type":"yaml"})")), input_error);
+
+  BOOST_TEST((tool_choice_from_json("auto").mode == ToolChoice::Mode::automatic));
+  BOOST_TEST((tool_choice_from_json("none").mode == ToolChoice::Mode::none));
+  BOOST_TEST((tool_choice_from_json("required").mode == ToolChoice::Mode::required));
+  auto tc = tool_choice_from_json(json::parse(R"({"type":"function","function":{"name":"f"}})"));
+  BOOST_TEST((tc.mode == ToolChoice::Mode::function));
+  BOOST_TEST(tc.name == "f");
+  BOOST_TEST(tool_choice_from_json(json::parse(R"({"type":"function","name":"g"})")).name == "g");
+  BOOST_CHECK_THROW(tool_choice_from_json("sometimes"), input_error);
+
+  auto tools = function_tools_from_json(json::parse(
+      R"([{"type":"function","function":{"name":"a","description":"A","parameters":{"type":"object"},"strict":true}},{"type":"function","name":"b"},{"name":"c"}])"));
+  BOOST_TEST(tools.size() == 3u);
+  BOOST_TEST(tools[0].name == "a");
+  BOOST_TEST(tools[0].strict);
+  BOOST_TEST(tools[0].parameters.has_value());
+  BOOST_TEST(!tools[1].strict);
+  BOOST_TEST(tools[2].name == "c");
+  BOOST_CHECK_THROW(function_tools_from_json(json::parse(R"([{"type":"web_search"}])")), input_error);
+  BOOST_CHECK_THROW(function_tools_from_json(json::parse(R"([{"name":"has space"}])")), input_error);
+
+  // Refusals at request time: an unknown forced tool, an unenforceable tool schema.
+  harmony::Conversation conv = tool_conversation(true);
+  StructuredOutput so;
+  so.tool_choice = {ToolChoice::Mode::function, "nope"};
+  BOOST_CHECK_THROW(Constraint(tokenizer(), conv, so), input_error);
+  EnvelopeSpec spec;
+  spec.tools = function_tools_from_json(json::parse(R"([{"name":"t","strict":true,"parameters":{"type":"object","properties":{"d":{"type":"string","format":"date"}}}}])"));
+  try {
+    Constraint c(tokenizer(), spec, StructuredOutput{});
+    BOOST_ERROR("not refused");
+  } catch (const schema_error& e) {
+    BOOST_TEST(e.path == "/tools/t/parameters/properties/d/format");
+  }
+  so = {};
+  so.tool_choice = {ToolChoice::Mode::required, ""};
+  BOOST_CHECK_THROW(Constraint(tokenizer(), EnvelopeSpec{}, so), input_error);  // no tools to call
+}

@@ -5,3 +5,4 @@
 #include "gptoss/constrain/json_matcher.hpp"
 #include "gptoss/constrain/schema.hpp"
 #include "gptoss/constrain/token_table.hpp"
+#include "gptoss/constrain/requests.hpp"

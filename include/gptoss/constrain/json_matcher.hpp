@@ -210,23 +210,23 @@ class JsonMatcher {
   }
 
   // Offers the keys an object may take next, after its opening quote.
-  void start_key(const Thread& t, MatchState& out) const {
-    const Frame& f = t.back();
-    const Node& n = g_.nodes[f.node];
+  void start_key(Thread t, MatchState& out) const {
+    Frame& f = t.back();
+    f.st = o_key;
+    const std::uint32_t node = f.node;
+    const std::uint64_t seen = f.seen;
+    const Node& n = g_.nodes[node];
     for (std::size_t i = 0; i < n.props.size(); ++i) {
-      if (f.seen >> i & 1) continue;
+      if (seen >> i & 1) continue;
       if (!fits(t, n.props[i].value)) continue;
       Thread c = t;
-      c.back().st = o_key;
-      c.push_back(Frame{.node = f.node, .kind = Frame::key_literal, .prop = std::uint16_t(i), .pos = 1});
+      c.push_back(Frame{.node = node, .kind = Frame::key_literal, .prop = std::uint16_t(i), .pos = 1});
       emit(out, std::move(c));
     }
     if (n.additional >= 0 && fits(t, std::uint32_t(n.additional))) {
-      Thread c = t;
-      c.back().st = o_key;
       std::uint64_t all = n.props.size() >= 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << n.props.size()) - 1;
-      c.push_back(Frame{.node = f.node, .kind = Frame::key_free, .pos = 1, .seen = all});
-      emit(out, std::move(c));
+      t.push_back(Frame{.node = node, .kind = Frame::key_free, .pos = 1, .seen = all});
+      emit(out, std::move(t));
     }
   }
 
@@ -427,7 +427,7 @@ class JsonMatcher {
               if (ws_ok(f)) emit(out, std::move(t));
               return;
             }
-            if (b == '"') return start_key(t, out);
+            if (b == '"') return start_key(std::move(t), out);
             if (b == '}' && f.st == o_open && (f.seen & n.required_mask) == n.required_mask) return pop_complete(std::move(t), out);
             return;
           case o_colon:
