@@ -77,6 +77,7 @@ inline ToolNamespace namespace_from_json(const ordered_json& j) {
       d.name = detail::req_string(t, "name");
       d.description = detail::opt_string(t, "description").value_or("");
       if (const ordered_json* p = detail::field(t, "parameters")) d.parameters = *p;
+      d.strict = detail::opt_bool(t, "strict").value_or(false);
       ns.tools.push_back(std::move(d));
     }
   return ns;

@@ -105,6 +105,9 @@ struct ToolDescription {
   std::string name;
   std::string description;
   std::optional<nlohmann::ordered_json> parameters;
+  // Calls must follow `parameters` exactly (structured decoding constrains the arguments to the
+  // schema); not part of the rendered prompt.
+  bool strict = false;
 };
 
 struct ToolNamespace {
