@@ -22,6 +22,8 @@ struct GenerateOptions {
   int max_tokens = 256;
   SamplingOptions sampling;
   std::vector<token_id> stop_tokens;  // empty: never stop early
+  // Asked after each token; true ends generation there (e.g. a program's Ctrl-C handler's flag).
+  std::function<bool()> cancelled;
 };
 
 // Called with each generated token; returning false stops generation after it.
@@ -56,7 +58,7 @@ std::vector<token_id> generate(Model& model, std::span<const token_id> prompt, c
   for (;;) {
     out.push_back(t);
     const bool stop = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end();
-    if ((on_token && !on_token(t)) || stop || int(out.size()) >= opt.max_tokens) break;
+    if ((on_token && !on_token(t)) || stop || int(out.size()) >= opt.max_tokens || (opt.cancelled && opt.cancelled())) break;
     if (best.empty()) {
       model.decode(seq, t, logits);  // reuses the logits buffer: no allocation per token
       t = sampler.sample(logits);
