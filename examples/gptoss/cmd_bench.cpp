@@ -108,7 +108,7 @@ std::vector<std::int64_t> list_option(const Args& args, const std::string& name,
   if (!args.has(name)) return {fallback};
   auto values = args.int_list(name);
   for (auto v : values)
-    if (v < lo) throw usage_error(fmt::format("--{}: {} must be at least {}, not {}", name, what, lo, v));
+    if (v < lo) throw usage_error(fmt::format("{}: {} must be at least {}, not {}", label(name), what, lo, v));
   return values;
 }
 

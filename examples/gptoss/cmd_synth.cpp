@@ -24,8 +24,7 @@ int run_synth(const Args& args) {
     if (name == n.name) preset = &n;
   if (!preset) throw usage_error("--config: unknown config '" + name + "' (known: " + config_names() + ")");
   ModelConfig c = preset->config;
-  c.num_hidden_layers = args.number<int>("layers", c.num_hidden_layers);
-  if (c.num_hidden_layers < 1 || c.num_hidden_layers > 1024) throw usage_error("--layers must be in [1, 1024]");
+  c.num_hidden_layers = args.number_in<int>("layers", c.num_hidden_layers, 1, 1024);
   io::SynthOptions opt;
   opt.seed = args.number<std::uint64_t>("seed", 1);
   const std::string layout = args.str("layout", "original");

@@ -4,6 +4,7 @@
 #include <exception>
 #include <iostream>
 #include <list>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -32,7 +33,7 @@ struct Parsed {
   const Command* command = nullptr;
   CLI::App* app = nullptr;
   std::map<std::string, std::string> values;  // bound by CLI11, read only where given
-  std::vector<std::pair<std::string, CLI::Option*>> options;
+  std::vector<std::tuple<std::string, CLI::Option*, bool>> options;  // key, option, is a flag
   std::vector<std::string> words;
 };
 
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
       const std::string key = long_name(o.names);
       CLI::Option* option = o.value_name.empty() ? p.app->add_flag(o.names, o.help)
                                                  : p.app->add_option(o.names, p.values[key], o.help)->type_name(o.value_name);
-      p.options.emplace_back(key, option);
+      p.options.emplace_back(key, option, o.value_name.empty());
     }
     if (!cmd.words_name.empty()) p.app->add_option(cmd.words_name, p.words, "what to do")->type_name("");
   }
@@ -112,9 +113,9 @@ int main(int argc, char** argv) {
     const bool has_short = o.names.size() > 1 && o.names[0] == '-' && o.names[1] != '-';
     option_labels()[key] = (has_short ? o.names.substr(0, o.names.find(',')) + "/" : std::string()) + "--" + key;
   }
-  for (const auto& [key, option] : chosen->options) {
+  for (const auto& [key, option, is_flag] : chosen->options) {
     if (option->count() == 0) continue;
-    if (option->get_type_size() == 0) flags.insert(key);
+    if (is_flag) flags.insert(key);
     else values[key] = chosen->values.at(key);
   }
   try {
