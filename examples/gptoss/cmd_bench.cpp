@@ -147,11 +147,12 @@ int run_bench(const Args& args) {
         Result r{int(prompt_len), int(gen), depth, {}, {}, 0};
         std::vector<token_id> prompt(static_cast<std::size_t>(prompt_len));
         for (auto& t : prompt) t = token_id(rng() % std::uint32_t(c.vocab_size));
-        // Warm-up: maps the weights in and grows every buffer.
+        // Warm-up: maps the weights in and grows every buffer. Always three forward passes (a
+        // prefill of up to 8 tokens, two decode steps): tools/gpu-check.sh's profiles skip them.
         {
-          auto seq = model->new_sequence(prompt_len + gen);
+          auto seq = model->new_sequence(std::min<std::int64_t>(prompt_len + gen + 2, c.max_context()));
           model->prefill(seq, std::span<const token_id>(prompt.data(), std::min<std::size_t>(prompt.size(), 8)));
-          for (int i = 0; i < 2 && i + 8 < prompt_len + gen; ++i) model->decode_top_k(seq, prompt[std::size_t(i) % prompt.size()], best);
+          for (std::size_t i = 0; i < 2; ++i) model->decode_top_k(seq, prompt[i % prompt.size()], best);
         }
         for (int rep = 0; rep < repeat; ++rep) {
           auto seq = model->new_sequence(depth + prompt_len + gen);
