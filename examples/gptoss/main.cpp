@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     Parsed& p = parsed.emplace_back();
     p.command = &cmd;
     p.app = app.add_subcommand(name, cmd.summary);
+    p.app->group("Commands");
     if (!cmd.details.empty()) p.app->footer(cmd.details);
     std::vector<Opt> opts = cmd.options;
     opts.push_back(verbose_opt);
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
                                                  : p.app->add_option(o.names, p.values[key], o.help)->type_name(o.value_name);
       p.options.emplace_back(key, option, o.value_name.empty());
     }
-    if (!cmd.words_name.empty()) p.app->add_option(cmd.words_name, p.words, "what to do")->type_name("");
+    if (!cmd.words_name.empty()) p.app->add_option(cmd.words_name, p.words, "what to do: see the usage line")->type_name("");
   }
 
   if (argc < 2) {
