@@ -128,6 +128,7 @@ int generate_prompt(const Args& args, GenerateOptions opt) {
       fmt::print(stderr, "(the model's reply was not valid Harmony; its raw text follows)\n");
       std::fflush(stderr);
       fmt::print("{}\n", one_line_text(tok.decode(turn.tokens)));
+      std::fflush(stdout);
     }
   }
   if (!quiet) {
