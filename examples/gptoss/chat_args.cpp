@@ -31,14 +31,14 @@ text::Tokenizer load_vocabulary(const Args& args) {
   return text::Tokenizer::load_default();
 }
 
-harmony::ReasoningEffort parse_effort(const std::string& e) {
+harmony::ReasoningEffort parse_effort(const std::string& e, const std::string& what) {
   if (e == "low") return harmony::ReasoningEffort::low;
   if (e == "medium") return harmony::ReasoningEffort::medium;
   if (e == "high") return harmony::ReasoningEffort::high;
-  throw usage_error("--reasoning-effort must be low, medium or high, not '" + e + "'");
+  throw usage_error(what + " must be low, medium or high, not '" + e + "'");
 }
 
-harmony::ReasoningEffort reasoning_effort(const Args& args) { return parse_effort(args.str("reasoning-effort", "medium")); }
+harmony::ReasoningEffort reasoning_effort(const Args& args) { return parse_effort(args.str("reasoning-effort", "medium"), "--reasoning-effort"); }
 
 bool show_reasoning(const Args& args, bool by_default) {
   if (args.flag("show-reasoning") && args.flag("hide-reasoning"))

@@ -22,7 +22,8 @@ std::vector<Opt> with_harmony_options(std::vector<Opt> own, bool reasoning_shown
 text::Tokenizer load_vocabulary(const Args& args);
 
 harmony::ReasoningEffort reasoning_effort(const Args& args);
-harmony::ReasoningEffort parse_effort(const std::string& text);  // throws usage_error
+// `what` names the setting in the message: "--reasoning-effort must be low, medium or high".
+harmony::ReasoningEffort parse_effort(const std::string& text, const std::string& what);  // throws usage_error
 
 // Whether to print the analysis channel: --show-reasoning / --hide-reasoning, else the default.
 bool show_reasoning(const Args& args, bool by_default);

@@ -140,13 +140,13 @@ bool run_command(Chat& chat, const std::string& line, bool quiet) {
       chat.set_instructions(arg);
       note(arg.empty() ? "instructions removed" : "instructions set");
     } else if (name == "/effort") {
-      chat.system().reasoning_effort = parse_effort(arg);
+      chat.system().reasoning_effort = parse_effort(arg, "the effort");
       note("reasoning effort " + arg);
     } else {
       fmt::print(stderr, "unknown command {} (/help lists the commands; start a message with // to send a /)\n", name);
     }
   } catch (const usage_error& e) {
-    fmt::print(stderr, "{}: {}\n", name, e.what());
+    fmt::print(stderr, "{}: {}\n", name, e.what());  // "/effort: the effort must be low, medium or high, ..."
   } catch (const error& e) {
     fmt::print(stderr, "{}: {}\n", name, one_line(e.what()));
   }

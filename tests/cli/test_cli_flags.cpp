@@ -270,7 +270,7 @@ BOOST_AUTO_TEST_CASE(chat_commands) {
   auto r = test::run_cli("chat -m '" + model + "' " + vocab + " -n 2 -s 1", script);
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   BOOST_TEST(contains(r.out, "/reset"), r.out);  // /help's list, on stdout
-  BOOST_TEST(contains(r.err, "--reasoning-effort must be low, medium or high, not 'extreme'"), r.err);
+  BOOST_TEST(contains(r.err, "/effort: the effort must be low, medium or high, not 'extreme'"), r.err);
   BOOST_TEST(contains(r.err, "unknown command /bogus"), r.err);
   BOOST_TEST(contains(r.err, "/nonexistent/chat.json: cannot open"), r.err);
 
