@@ -88,7 +88,8 @@ int generate_prompt(const Args& args, GenerateOptions opt) {
   const std::size_t prompt_tokens = harmony::render_for_completion(tok, conv).size();
   apply_context_size(args, *model, prompt_tokens, opt);
 
-  std::string channel;       // of the text printed last
+  std::string shown;          // the channel (and recipient) of the text on stderr's open line
+  bool stderr_open = false;   // stderr's last line is unfinished
   bool final_printed = false;
   Timings timings;
   timings.start();
@@ -101,16 +102,19 @@ int generate_prompt(const Args& args, GenerateOptions opt) {
   auto turn = generate_reply(*model, tok, conv, opt, [&](const ReplyDelta& d) {
     if (json) return;
     if (d.channel == "final" && d.recipient.empty()) {
+      if (stderr_open) fmt::print(stderr, "\n"), std::fflush(stderr);
+      stderr_open = false;
+      shown.clear();
       fmt::print("{}", d.text), std::fflush(stdout);
       final_printed = true;
     } else if (reasoning || !d.recipient.empty()) {
-      if (d.channel != channel) {
-        fmt::print(stderr, "{}[{}{}] ", channel.empty() ? "" : "\n", d.recipient.empty() ? d.channel : "tool call to ",
-                   d.recipient);
-      }
+      // The reasoning and tool calls on stderr, each message after its channel: "[analysis] ...".
+      const std::string header = d.recipient.empty() ? "[" + d.channel + "] " : "[tool call to " + d.recipient + "] ";
+      if (header != shown) fmt::print(stderr, "{}{}", stderr_open ? "\n" : "", header);
+      shown = header;
       fmt::print(stderr, "{}", d.text), std::fflush(stderr);
+      stderr_open = true;
     }
-    channel = d.channel;
   });
   const bool cut = turn.tokens.size() >= std::size_t(opt.max_tokens) &&
                    (turn.tokens.empty() || !harmony::tokens::is_sampling_stop(turn.tokens.back()));
@@ -120,7 +124,7 @@ int generate_prompt(const Args& args, GenerateOptions opt) {
     if (cut) out["truncated"] = true;
     fmt::print("{}\n", out.dump());
   } else {
-    if (!channel.empty() && channel != "final") fmt::print(stderr, "\n");
+    if (stderr_open) fmt::print(stderr, "\n");
     if (final_printed) fmt::print("\n");
     std::fflush(stdout);
     if (turn.parse_failed) {
