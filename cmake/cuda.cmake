@@ -1,16 +1,42 @@
-# The CUDA backend's build: GPTOSS_CUDA (on when nvcc is found) adds the gptoss::cuda INTERFACE
-# target (the .cuh headers of include/gptoss/cuda plus the CUDA runtime), the device tests of
-# tests/cuda, and `--device cuda` in the gptoss command. With it off, nothing CUDA is built.
-include(CheckLanguage)
-check_language(CUDA)
-# Off by default when gptoss is a subproject: enabling CUDA is the parent project's choice.
+# The CUDA backend's build: GPTOSS_CUDA adds the gptoss::cuda INTERFACE target (the .cuh headers of
+# include/gptoss/cuda plus the CUDA runtime; installed as the package's `cuda` component), the
+# device tests of tests/cuda, and `--device cuda` in the gptoss command. With it off, nothing CUDA
+# is built.
+#
+# Default: on only in the main project, with nvcc found and a GPU present on the building machine
+# (nvcc alone is no reason to spend minutes compiling device code that cannot run here). As a
+# subproject, enabling CUDA is the parent project's choice. -DGPTOSS_CUDA=ON without nvcc fails.
 set(_gptoss_cuda_default OFF)
-if(CMAKE_CUDA_COMPILER AND GPTOSS_MAIN_PROJECT)
-  set(_gptoss_cuda_default ON)
+if(GPTOSS_MAIN_PROJECT AND NOT DEFINED GPTOSS_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(_gptoss_gpu_present OFF)
+    if(EXISTS /dev/nvidia0)
+      set(_gptoss_gpu_present ON)
+    else()
+      find_program(_gptoss_nvidia_smi nvidia-smi)
+      if(_gptoss_nvidia_smi)
+        execute_process(COMMAND ${_gptoss_nvidia_smi} -L RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_QUIET)
+        if(_rc EQUAL 0 AND _out MATCHES "GPU")
+          set(_gptoss_gpu_present ON)
+        endif()
+      endif()
+    endif()
+    if(_gptoss_gpu_present)
+      set(_gptoss_cuda_default ON)
+    else()
+      message(STATUS "gptoss: nvcc found but no GPU present: CUDA backend off (-DGPTOSS_CUDA=ON builds it anyway)")
+    endif()
+  endif()
 endif()
-option(GPTOSS_CUDA "Build the CUDA backend's tests and gptoss --device cuda (needs nvcc)" ${_gptoss_cuda_default})
+option(GPTOSS_CUDA "Build the CUDA backend, its tests and gptoss --device cuda (needs nvcc)" ${_gptoss_cuda_default})
 if(NOT GPTOSS_CUDA)
   return()
+endif()
+if(NOT DEFINED CMAKE_CUDA_COMPILER)
+  include(CheckLanguage)
+  check_language(CUDA)
 endif()
 if(NOT CMAKE_CUDA_COMPILER)
   message(FATAL_ERROR "GPTOSS_CUDA is ON but no CUDA compiler (nvcc) was found; set CMAKE_CUDA_COMPILER or -DGPTOSS_CUDA=OFF")
@@ -32,10 +58,14 @@ message(STATUS "gptoss: CUDA backend on (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, ar
 
 add_library(gptoss_cuda INTERFACE)
 add_library(gptoss::cuda ALIAS gptoss_cuda)
+set_target_properties(gptoss_cuda PROPERTIES EXPORT_NAME cuda)
 target_link_libraries(gptoss_cuda INTERFACE gptoss CUDA::cudart)
-# Eigen's defaulted __host__ __device__ members (20012) and GCC-only pragmas in host code (1675)
-# are harmless under nvcc.
+# Defaulted __host__ __device__ members (20012) and GCC-only pragmas in host code (1675) are
+# harmless under nvcc.
 target_compile_options(gptoss_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-diag-suppress=20012,1675>)
+# find_package(gptoss COMPONENTS cuda): gptoss::cuda, with CUDAToolkit found by the package.
+install(TARGETS gptoss_cuda EXPORT gptossCudaTargets)
+install(EXPORT gptossCudaTargets NAMESPACE gptoss:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/gptoss)
 
 # Options written for g++ (-march, sanitizers) reach nvcc only through -Xcompiler, warnings not at
 # all; for C++ sources they stay exactly as they were.

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Installs what building and testing gptoss needs on Debian 12, from Debian's packages.
+# Installs what building gptoss needs on Debian 12, from Debian's packages.
+#   bash tools/install-deps.sh        the library and the gptoss program (the README's quick start)
+#   bash tools/install-deps.sh --ci   also what tools/test-all.sh needs: Boost.Test and pkg-config for the tests,
+#                                     Google Benchmark for the benchmarks, clang-14 and its
+#                                     compiler-rt for the libFuzzer targets, g++-aarch64-linux-gnu and
+#                                     qemu-user for the aarch64 stage (cmake/aarch64-linux-gnu.cmake)
 set -euo pipefail
-# clang-14 and its compiler-rt (libclang-rt-14-dev) build the libFuzzer targets (tools/test-all.sh);
-# g++-aarch64-linux-gnu and qemu-user the aarch64 stage (cmake/aarch64-linux-gnu.cmake), which
-# takes every other dependency from the headers above.
-packages=(cmake ninja-build g++ libeigen3-dev libfmt-dev nlohmann-json3-dev libboost-test-dev libbenchmark-dev
-          clang-14 libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user)
+packages=(cmake ninja-build g++ nlohmann-json3-dev libfmt-dev libcli11-dev)
+case "${1:-}" in
+  "") ;;
+  --ci) packages+=(libboost-test-dev libbenchmark-dev pkg-config clang-14 libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user) ;;
+  *) echo "usage: bash tools/install-deps.sh [--ci]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,7 @@
 // in the same run (decoding one token must read every active weight once, so bandwidth is its
 // limit): the host's streaming reads, or the GPU's device-to-device copy rate.
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -48,14 +49,17 @@ double decode_bytes_per_token(const ModelConfig& c, std::int64_t context) {
   return c.num_hidden_layers * (attention + moe) + bf * (H + H + V * H) + kv;
 }
 
-// Streaming read bandwidth in GB/s: `threads` threads each sum their share of a buffer far larger
-// than the caches; the best of a few passes.
+// Streaming read bandwidth in GB/s: `threads` threads each sum their share of a buffer; the best of
+// several passes (at least 4, and at least 0.2 s of them). The buffer is as large as one decode
+// step's traffic (within 64 KiB and 1 GiB): a model small enough to decode from the caches is
+// measured against the caches, so that the measurement bounds the decode it is divided into.
 double measure_read_bandwidth(int threads, std::size_t bytes) {
   std::vector<std::uint64_t> buf(bytes / sizeof(std::uint64_t));
   for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = i;  // commit the pages before timing
   std::atomic<std::uint64_t> sink{0};
   double best = 0.0;
-  for (int pass = 0; pass < 4; ++pass) {
+  const auto start = Clock::now();
+  for (int pass = 0; pass < 4 || (seconds_since(start) < 0.2 && pass < 100000); ++pass) {
     const auto t0 = Clock::now();
     std::vector<std::thread> pool;
     for (int w = 0; w < threads; ++w)
@@ -71,107 +75,222 @@ double measure_read_bandwidth(int threads, std::size_t bytes) {
         sink += s;
       });
     for (auto& t : pool) t.join();
-    best = std::max(best, double(bytes) / seconds_since(t0) / 1e9);
+    best = std::max(best, double(buf.size() * sizeof(std::uint64_t)) / seconds_since(t0) / 1e9);
   }
   if (sink.load() == 1) fmt::print(" ");  // keeps the sums alive
   return best;
 }
 
+struct Stats {
+  double mean = 0, sd = 0, median = 0;
+};
+Stats stats(const std::vector<double>& v) {
+  Stats s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0.0;
+  s.median = median(v);
+  return s;
+}
+
+// One measured configuration: a prefill of `prompt` tokens and a decode of `gen`, `depth` blank
+// positions in.
+struct Result {
+  int prompt, gen;
+  std::int64_t depth;
+  std::vector<double> prefill, decode;  // tokens/s of each repeat
+  double bytes = 0;                     // bytes one decode step reads, at the decode's middle
+};
+
+std::vector<std::int64_t> list_option(const Args& args, const std::string& name, std::int64_t fallback, std::int64_t lo,
+                                      const std::string& what) {
+  if (!args.has(name)) return {fallback};
+  auto values = args.int_list(name);
+  for (auto v : values)
+    if (v < lo) throw usage_error(fmt::format("{}: {} must be at least {}, not {}", label(name), what, lo, v));
+  return values;
+}
+
 int run_bench(const Args& args) {
-  const int prompt_len = args.number<int>("prompt", 512);
-  const int gen = args.number<int>("gen", 32);
-  const int repeat = args.number<int>("repeat", 3);
-  const std::int64_t context = args.number<std::int64_t>("context", 0);
-  if (prompt_len < 1 || gen < 1 || repeat < 1) throw usage_error("--prompt, --gen and --repeat must be at least 1");
-  if (context < 0) throw usage_error("--context must not be negative");
+  const auto prompts = list_option(args, "prompt", 512, 1, "prompt lengths");
+  const auto gens = list_option(args, "gen", 32, 1, "generated token counts");
+  const auto depths = list_option(args, "depth", 0, 0, "depths");
+  const int repeat = args.number_in<int>("repeat", 3, 1, 1000);
   const bool json = args.flag("json");
+  if (json && args.has("output")) throw usage_error("--json and -o/--output exclude each other");
+  const std::string output = args.str("output", json ? "json-summary" : "md");
+  if (!json && output != "md" && output != "csv" && output != "json" && output != "jsonl")
+    throw usage_error("-o/--output must be md, csv, json or jsonl, not '" + output + "'");
+  if (json && (prompts.size() > 1 || gens.size() > 1 || depths.size() > 1))
+    throw usage_error("--json reports one configuration: give -o json for lists of -p, -n or -d");
   auto model = load_model(args);
   const ModelConfig& c = model->config();
-  if (context + prompt_len + gen > c.max_context())
-    throw usage_error("--context + --prompt + --gen exceed the model's context");
+  for (auto d : depths)
+    for (auto p : prompts)
+      for (auto g : gens)
+        if (d + p + g > c.max_context())
+          throw usage_error(fmt::format("depth {} + prompt {} + gen {} exceed the model's context of {} tokens", d, p, g,
+                                        c.max_context()));
 
   const auto& cpu = host_detail::cpu_features();
   const char* isa = host_detail::isa_name(host_detail::kernels().isa);
   const int threads = model->threads();
-  if (!json) fmt::print("backend: {}\n", describe_backend(*model));
-
-  std::mt19937 rng(7);
-  std::vector<token_id> prompt(static_cast<std::size_t>(prompt_len));
-  for (auto& t : prompt) t = token_id(rng() % std::uint32_t(c.vocab_size));
+  const bool verbose = args.flag("verbose");
   Candidate best[1];  // greedy decoding, as `gptoss generate` does it: the best token only
 
-  // Warm-up: maps the weights in and grows every buffer.
-  {
-    auto seq = model->new_sequence(prompt_len + gen);
-    model->prefill(seq, std::span<const token_id>(prompt.data(), std::min<std::size_t>(prompt.size(), 8)));
-    for (int i = 0; i < 2; ++i) model->decode_top_k(seq, prompt[std::size_t(i)], best);
-  }
-
-  std::vector<double> prefill_rate, decode_rate;
-  for (int r = 0; r < repeat; ++r) {
-    auto seq = model->new_sequence(context + prompt_len + gen);
-    seq.skip(context);
-    auto t0 = Clock::now();
-    auto last = model->prefill(seq, prompt);
-    prefill_rate.push_back(prompt_len / seconds_since(t0));
-    token_id next = argmax(last);  // sampler.hpp's
-    t0 = Clock::now();
-    for (int i = 0; i < gen; ++i) {
-      model->decode_top_k(seq, next, best);
-      next = best[0].token;
-    }
-    decode_rate.push_back(gen / seconds_since(t0));
-    if (!json) fmt::print("  repeat {}: prefill {:.2f} tok/s, decode {:.2f} tok/s\n", r + 1, prefill_rate.back(), decode_rate.back());
-  }
+  std::vector<Result> results;
+  std::mt19937 rng(7);
+  for (auto depth : depths)
+    for (auto prompt_len : prompts)
+      for (auto gen : gens) {
+        Result r{int(prompt_len), int(gen), depth, {}, {}, 0};
+        std::vector<token_id> prompt(static_cast<std::size_t>(prompt_len));
+        for (auto& t : prompt) t = token_id(rng() % std::uint32_t(c.vocab_size));
+        // Warm-up: maps the weights in and grows every buffer. Always three forward passes (a
+        // prefill of up to 8 tokens, two decode steps): tools/gpu-check.sh's profiles skip them.
+        {
+          auto seq = model->new_sequence(std::min<std::int64_t>(prompt_len + gen + 2, c.max_context()));
+          model->prefill(seq, std::span<const token_id>(prompt.data(), std::min<std::size_t>(prompt.size(), 8)));
+          for (std::size_t i = 0; i < 2; ++i) model->decode_top_k(seq, prompt[i % prompt.size()], best);
+        }
+        for (int rep = 0; rep < repeat; ++rep) {
+          auto seq = model->new_sequence(depth + prompt_len + gen);
+          seq.skip(depth);
+          auto t0 = Clock::now();
+          auto last = model->prefill(seq, prompt);
+          r.prefill.push_back(double(prompt_len) / seconds_since(t0));
+          token_id next = argmax(last);  // sampler.hpp's
+          t0 = Clock::now();
+          for (int i = 0; i < gen; ++i) {
+            model->decode_top_k(seq, next, best);
+            next = best[0].token;
+          }
+          r.decode.push_back(double(gen) / seconds_since(t0));
+          if (verbose)
+            fmt::print(stderr, "pp{} tg{} d{}, repeat {}: prefill {:.2f} tok/s, decode {:.2f} tok/s\n", prompt_len, gen, depth,
+                       rep + 1, r.prefill.back(), r.decode.back());
+        }
+        r.bytes = decode_bytes_per_token(c, depth + prompt_len + gen / 2);
+        results.push_back(std::move(r));
+      }
 
   // Decode's ceiling: the host's streaming reads, or on a GPU its device-to-device copy rate.
   const bool on_gpu = std::string_view(model->backend()) == "cuda";
-  const double bandwidth = on_gpu ? cuda_copy_bandwidth_GBps() : measure_read_bandwidth(threads, std::size_t(1) << 30);
-  const std::string bandwidth_source = on_gpu ? "device copy, bytes read + written" : fmt::format("host streaming read, {} threads", threads);
-  const double prefill = median(prefill_rate), decode = median(decode_rate);
-  const std::int64_t decode_context = context + prompt_len + gen / 2;
-  const double bytes = decode_bytes_per_token(c, decode_context);
-  const double fraction = decode * bytes / (bandwidth * 1e9);
-  if (json) {
+  double largest = 0;
+  for (const auto& r : results) largest = std::max(largest, r.bytes);
+  const std::size_t buffer = std::clamp<std::size_t>(std::size_t(largest), std::size_t(1) << 16, std::size_t(1) << 30);
+  const double bandwidth = on_gpu ? cuda_copy_bandwidth_GBps() : measure_read_bandwidth(threads, buffer);
+  const std::string bandwidth_source =
+      on_gpu ? "device copy, bytes read + written"
+             : fmt::format("host streaming read of {:.1f} MiB, {} threads", double(buffer) / (1 << 20), threads);
+  auto fraction = [&](const Result& r, double decode) { return decode * r.bytes / (bandwidth * 1e9); };
+
+  if (output == "json-summary") {  // --json: one object, medians, the keys of earlier releases
+    const Result& r = results.front();
+    const double prefill = median(r.prefill), decode = median(r.decode);
     nlohmann::ordered_json out{{"prefill_tokens_per_s", prefill},
                                {"decode_tokens_per_s", decode},
-                               {"decode_bytes_per_token", bytes},
+                               {"decode_bytes_per_token", r.bytes},
                                {"measured_read_GBps", bandwidth},
-                               {"decode_bandwidth_fraction", fraction},
+                               {"decode_bandwidth_fraction", fraction(r, decode)},
                                {"bandwidth_measured_as", bandwidth_source},
-                               {"prompt", prompt_len},
-                               {"context", context},
-                               {"gen", gen},
+                               {"prompt", r.prompt},
+                               {"context", r.depth},
+                               {"gen", r.gen},
                                {"repeat", repeat},
                                {"backend", model->backend()},
                                {"threads", threads},
                                {"kernels", isa},
                                {"cpu_features", cpu.describe()}};
     fmt::print("{}\n", out.dump());
+    return 0;
+  }
+
+  // One row per test, as llama-bench prints them: ppN (prefill) and tgN (decode), "@ dN" at a depth.
+  struct Row {
+    std::string test;
+    const Result* r;
+    bool decode;
+  };
+  std::vector<Row> rows;
+  for (const auto& r : results) {
+    const std::string at = r.depth ? fmt::format(" @ d{}", r.depth) : "";
+    rows.push_back({fmt::format("pp{}{}", r.prompt, at), &r, false});
+    rows.push_back({fmt::format("tg{}{}", r.gen, at), &r, true});
+  }
+  auto row_json = [&](const Row& row) {
+    const auto& samples = row.decode ? row.r->decode : row.r->prefill;
+    const Stats s = stats(samples);
+    nlohmann::ordered_json j{{"test", row.test},
+                             {"n_prompt", row.decode ? 0 : row.r->prompt},
+                             {"n_gen", row.decode ? row.r->gen : 0},
+                             {"n_depth", row.r->depth},
+                             {"avg_ts", s.mean},
+                             {"stddev_ts", s.sd},
+                             {"median_ts", s.median},
+                             {"samples_ts", samples},
+                             {"backend", model->backend()},
+                             {"threads", threads},
+                             {"kernels", isa}};
+    if (row.decode) {
+      j["decode_bytes_per_token"] = row.r->bytes;
+      j["measured_read_GBps"] = bandwidth;
+      j["bandwidth_fraction"] = fraction(*row.r, s.median);
+    }
+    return j;
+  };
+  if (output == "json") {
+    nlohmann::ordered_json all = nlohmann::ordered_json::array();
+    for (const auto& row : rows) all.push_back(row_json(row));
+    fmt::print("{}\n", all.dump(2));
+  } else if (output == "jsonl") {
+    for (const auto& row : rows) fmt::print("{}\n", row_json(row).dump());
+  } else if (output == "csv") {
+    fmt::print("test,n_prompt,n_gen,n_depth,avg_ts,stddev_ts,median_ts,bandwidth_fraction,backend,threads\n");
+    for (const auto& row : rows) {
+      const auto j = row_json(row);
+      fmt::print("{},{},{},{},{:.4f},{:.4f},{:.4f},{},{},{}\n", row.test, j["n_prompt"].get<int>(), j["n_gen"].get<int>(),
+                 j["n_depth"].get<std::int64_t>(), j["avg_ts"].get<double>(), j["stddev_ts"].get<double>(),
+                 j["median_ts"].get<double>(), row.decode ? fmt::format("{:.4f}", j["bandwidth_fraction"].get<double>()) : "",
+                 model->backend(), threads);
+    }
   } else {
-    fmt::print("prefill (pp{}):  {:.2f} tokens/s (median of {})\n", prompt_len, prefill, repeat);
-    fmt::print("decode (tg{}):   {:.2f} tokens/s (median of {})\n", gen, decode, repeat);
-    fmt::print("bytes per decoded token: {:.3f} GB (weights and KV at {} tokens of context)\n", bytes / 1e9,
-               decode_context);
-    fmt::print("measured bandwidth: {:.1f} GB/s ({})\n", bandwidth, bandwidth_source);
-    fmt::print("decode reads {:.1f} GB/s: {:.0f}% of it\n", decode * bytes / 1e9, 100.0 * fraction);
+    fmt::print("backend: {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), bandwidth, bandwidth_source);
+    fmt::print("| test | t/s | bytes/token | share of bandwidth |\n| --- | ---: | ---: | ---: |\n");
+    for (const auto& row : rows) {
+      const Stats s = stats(row.decode ? row.r->decode : row.r->prefill);
+      fmt::print("| {} | {:.2f} ± {:.2f} | {} | {} |\n", row.test, s.mean, s.sd,
+                 row.decode ? fmt::format("{:.3f} GB", row.r->bytes / 1e9) : "",
+                 row.decode ? fmt::format("{:.0f}%", 100.0 * fraction(*row.r, s.median)) : "");
+    }
+    fmt::print("\n(mean ± standard deviation of {} repeat{}; the share of bandwidth uses the median)\n", repeat,
+               repeat == 1 ? "" : "s");
   }
   return 0;
 }
 
-const Register reg{{"bench", "prefill and decode speed against the memory bandwidth",
-                    "usage: gptoss bench --model DIR [--prompt 512] [--gen 32] [--repeat 3] [--context 0]\n"
-                    "                    [--threads N] [--json]\n\n"
-                    "Prefills --prompt random tokens, then decodes --gen tokens greedily, --repeat times;\n"
-                    "prints the median tokens/s of each, the bytes a decode step reads, the memory bandwidth\n"
-                    "measured in the same run (the streaming reads of --threads threads, or with --device\n"
-                    "cuda the GPU's device-to-device copy rate) and decode's share of it.\n"
-                    "--context N starts each sequence N positions in, with blank (zero) keys and values in\n"
-                    "the cache instead of a prefill, to measure decoding at a long context.\n\n" +
-                        model_options_usage,
-                    {"json"},
-                    with_model_options({"prompt", "gen", "repeat", "context"}),
-                    run_bench}};
+const Register reg{{
+    .name = "bench",
+    .summary = "prefill and decode speed against the memory bandwidth",
+    .usage = "gptoss bench -m DIR [-p 512[,1024...]] [-n 32[,...]] [-d 0[,...]] [-r 3] [-o md|csv|json|jsonl | --json]",
+    .options = with_model_options({
+        {"-p,--prompt", "prompt lengths to prefill, comma-separated (default 512)", "N,..."},
+        {"-n,--gen,--n-gen", "tokens to decode greedily, comma-separated (default 32)", "N,..."},
+        {"-d,--depth,--context", "blank positions before the prompt, comma-separated (default 0)", "N,..."},
+        {"-r,--repeat", "repeats of each test, 1 to 1000 (default 3)", "R"},
+        {"-o,--output", "md (default), csv, json or jsonl: one row per test, mean ± standard deviation", "FORMAT"},
+        {"--json", "one JSON object of medians for a single configuration (prefill_tokens_per_s, "
+                   "decode_tokens_per_s, decode_bandwidth_fraction, ...)", ""},
+    }),
+    .run = run_bench,
+    .details = "Each test prefills random tokens, then decodes greedily, --repeat times, every combination of\n"
+               "-p, -n and -d. Decode is set against the memory bandwidth measured in the same run: streaming\n"
+               "reads of -t threads over a buffer as large as one decode step's traffic (from 64 KiB to 1 GiB),\n"
+               "or with --device cuda the GPU's device-to-device copy rate. -d N starts each sequence N positions\n"
+               "in, with blank (zero) keys and values in the cache instead of a prefill, to measure decoding at\n"
+               "a long context.",
+}};
 
 }  // namespace
 }  // namespace gptoss::cli

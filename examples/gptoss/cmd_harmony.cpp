@@ -52,16 +52,14 @@ int run(const cli::Args& args) {
 const cli::Register reg{{
     .name = "harmony",
     .summary = "render or parse Harmony conversations (JSON on stdin)",
-    .usage = "usage: gptoss harmony render [--vocab FILE] < request.json\n"
-             "       gptoss harmony parse  [--vocab FILE] < request.json\n\n"
-             "render: reads {\"render\": {\"mode\", \"next_role\", \"auto_drop_analysis\"}, \"messages\": [...]}\n"
-             "        and prints {\"text\": ..., \"tokens\": [...]}.\n"
-             "parse:  reads {\"input\": {\"role\", \"strict\", \"tokens\": [...]}} and prints {\"messages\": [...]}.\n"
-             "Modes: completion, conversation, training, message. Errors print {\"error\": KIND} and exit 1.\n\n"
-             "  --vocab FILE   tokenizer.json or o200k_base.tiktoken (default: the built-in search)\n",
-    .flags = {},
-    .options = {"vocab", cli::positional_words},
+    .usage = "gptoss harmony render|parse [--vocab FILE] < request.json",
+    .options = {{"--vocab", "tokenizer.json or o200k_base.tiktoken (default: the built-in search)", "FILE"}},
     .run = run,
+    .details = "render: reads {\"render\": {\"mode\", \"next_role\", \"auto_drop_analysis\"}, \"messages\": [...]}\n"
+               "        and prints {\"text\": ..., \"tokens\": [...]}.\n"
+               "parse:  reads {\"input\": {\"role\", \"strict\", \"tokens\": [...]}} and prints {\"messages\": [...]}.\n"
+               "Modes: completion, conversation, training, message. Errors print {\"error\": KIND} and exit 1.",
+    .words_name = "ACTION",
 }};
 
 }  // namespace

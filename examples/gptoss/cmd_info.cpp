@@ -18,7 +18,7 @@ int run_info(const Args& args) {
   const io::Checkpoint& ck = model->checkpoint();
   if (args.flag("check")) {
     // Progress only on a terminal: scripts get nothing on stderr but a failure's one line.
-    const bool tty = isatty(fileno(stderr));
+    const bool tty = isatty(fileno(stderr)) && !args.flag("quiet");
     int last = -1;
     check_weights_finite(ck, c, [&](std::uint64_t done, std::uint64_t total) {
       const int pct = int(100 * done / std::max<std::uint64_t>(total, 1));
@@ -43,10 +43,13 @@ int run_info(const Args& args) {
   return 0;
 }
 
-const Register reg{{"info", "describe a checkpoint: config, layout, parameters, bytes",
-                    "usage: gptoss info --model DIR [--threads N] [--device cpu|cuda] [--check]\n\n" + model_options_usage +
-                    "  --check            read every weight and fail, naming the tensor, on a NaN or Inf\n",
-                    {"check"}, with_model_options({}), run_info}};
+const Register reg{{
+    .name = "info",
+    .summary = "describe a checkpoint: config, layout, parameters, bytes",
+    .usage = "gptoss info -m DIR [-t N] [--device cpu|cuda] [--check]",
+    .options = with_model_options({{"--check", "read every weight and fail, naming the tensor, on a NaN or Inf", ""}}),
+    .run = run_info,
+}};
 
 }  // namespace
 }  // namespace gptoss::cli

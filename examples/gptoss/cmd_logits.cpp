@@ -17,10 +17,14 @@ int run_logits(const Args& args) {
   return 0;
 }
 
-const Register reg{{"logits", "write the logits at every position to a .npy file",
-                    "usage: gptoss logits --model DIR --tokens 1,2,3 --out FILE.npy [--threads N] [--device cpu|cuda]\n\n"
-                    "Writes float32 logits of shape [tokens, vocab].\n\n" + model_options_usage,
-                    {}, with_model_options({"tokens", "out"}), run_logits}};
+const Register reg{{
+    .name = "logits",
+    .summary = "write the logits at every position to a .npy file",
+    .usage = "gptoss logits -m DIR --tokens 1,2,3 --out FILE.npy [-t N] [--device cpu|cuda]",
+    .options = with_model_options({{"--tokens", "the token ids, comma-separated", "IDS"},
+                                   {"--out", "the .npy file to write: float32, shape [tokens, vocab]", "FILE"}}),
+    .run = run_logits,
+}};
 
 }  // namespace
 }  // namespace gptoss::cli

@@ -24,8 +24,7 @@ int run_synth(const Args& args) {
     if (name == n.name) preset = &n;
   if (!preset) throw usage_error("--config: unknown config '" + name + "' (known: " + config_names() + ")");
   ModelConfig c = preset->config;
-  c.num_hidden_layers = args.number<int>("layers", c.num_hidden_layers);
-  if (c.num_hidden_layers < 1 || c.num_hidden_layers > 1024) throw usage_error("--layers must be in [1, 1024]");
+  c.num_hidden_layers = args.number_in<int>("layers", c.num_hidden_layers, 1, 1024);
   io::SynthOptions opt;
   opt.seed = args.number<std::uint64_t>("seed", 1);
   const std::string layout = args.str("layout", "original");
@@ -34,29 +33,33 @@ int run_synth(const Args& args) {
   else throw usage_error("--layout must be original or hf");
 
   const bool tty = isatty(fileno(stderr));
+  const bool quiet = args.flag("quiet");
   int last = -1;
   opt.progress = [&](std::uint64_t done, std::uint64_t total) {
     int pct = int(100 * done / std::max<std::uint64_t>(total, 1));
-    if (pct != last && (tty || pct % 10 == 0)) {
+    if (!quiet && pct != last && (tty || pct % 10 == 0)) {
       fmt::print(stderr, "{}writing {:.2f} GiB: {:3d}%{}", tty ? "\r" : "", double(total) / (1 << 30), pct, tty ? "" : "\n");
       last = pct;
     }
   };
   io::synthesize_checkpoint(c, args.str("out"), opt);
-  if (tty) fmt::print(stderr, "\n");
+  if (tty && !quiet) fmt::print(stderr, "\n");
   fmt::print("wrote {} ({} layout, {} layers, {} parameters) to {}\n", name, layout, c.num_hidden_layers,
              c.parameter_count(), args.str("out"));
   return 0;
 }
 
-const Register reg{{"synth", "write a random checkpoint of a real model's shape",
-                    "usage: gptoss synth --config NAME --out DIR [--layers N] [--seed S] [--layout original|hf]\n\n"
-                    "  --config NAME      " + config_names() + "\n"
-                    "  --out DIR          folder to write config.json and model.safetensors into\n"
-                    "  --layers N         number of blocks (default: the config's)\n"
-                    "  --seed S           random seed (default 1); the same seed gives the same bytes\n"
-                    "  --layout L         original (default) or hf\n",
-                    {}, {"config", "out", "layers", "seed", "layout"}, run_synth}};
+const Register reg{{
+    .name = "synth",
+    .summary = "write a random checkpoint of a real model's shape",
+    .usage = "gptoss synth --config NAME --out DIR [--layers N] [-s S] [--layout original|hf]",
+    .options = {{"--config", "one of: " + config_names() + " (tiny-harmony: a small model with the real vocabulary)", "NAME"},
+                {"--out", "folder to write config.json and model.safetensors into", "DIR"},
+                {"--layers", "number of blocks, 1 to 1024 (default: the config's)", "N"},
+                {"-s,--seed", "random seed (default 1); the same seed gives the same bytes", "S"},
+                {"--layout", "original (default) or hf", "L"}},
+    .run = run_synth,
+}};
 
 }  // namespace
 }  // namespace gptoss::cli

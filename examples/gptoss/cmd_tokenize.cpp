@@ -86,32 +86,29 @@ int detokenize(const cli::Args& args) {
   return 0;
 }
 
+const cli::Opt vocab_option{"--vocab",
+                             "tokenizer.json or o200k_base.tiktoken (default: $GPTOSS_VOCAB, then the installed o200k_base.tiktoken)",
+                             "FILE"};
+
 const cli::Register tokenize_command({
-    "tokenize",
-    "print the token ids of standard input as a JSON array",
-    "usage: gptoss tokenize [--vocab FILE] [--special plain|allow|error] [--allow-special TOKEN,...]\n"
-    "\n"
-    "Reads standard input as exact bytes and prints its token ids, e.g. [976, 4853].\n"
-    "  --vocab FILE          tokenizer.json or o200k_base.tiktoken (default: $GPTOSS_VOCAB, then the\n"
-    "                        installed o200k_base.tiktoken)\n"
-    "  --special MODE        special-token text such as <|start|> is: plain = ordinary text (default),\n"
-    "                        allow = the special token, error = an error (exit 1)\n"
-    "  --allow-special LIST  recognise only these special tokens; other special text follows --special\n",
-    {},
-    {"vocab", "special", "allow-special"},
-    tokenize,
+    .name = "tokenize",
+    .summary = "print the token ids of standard input as a JSON array",
+    .usage = "gptoss tokenize [--vocab FILE] [--special plain|allow|error] [--allow-special TOKEN,...] < text",
+    .options = {vocab_option,
+                {"--special", "special-token text such as <|start|> is: plain = ordinary text (default), "
+                              "allow = the special token, error = an error (exit 1)", "MODE"},
+                {"--allow-special", "recognise only these special tokens; other special text follows --special", "LIST"}},
+    .run = tokenize,
+    .details = "Reads standard input as exact bytes and prints its token ids, e.g. [976, 4853].",
 });
 
 const cli::Register detokenize_command({
-    "detokenize",
-    "write the bytes of a JSON array of token ids",
-    "usage: gptoss detokenize [--vocab FILE]\n"
-    "\n"
-    "Reads a JSON array of token ids on standard input and writes exactly their bytes (no newline).\n"
-    "  --vocab FILE  tokenizer.json or o200k_base.tiktoken (default as for tokenize)\n",
-    {},
-    {"vocab"},
-    detokenize,
+    .name = "detokenize",
+    .summary = "write the bytes of a JSON array of token ids",
+    .usage = "gptoss detokenize [--vocab FILE] < ids.json",
+    .options = {vocab_option},
+    .run = detokenize,
+    .details = "Reads a JSON array of token ids on standard input and writes exactly their bytes (no newline).",
 });
 
 }  // namespace

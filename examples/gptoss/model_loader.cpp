@@ -1,6 +1,10 @@
 #include "model_loader.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <limits>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -8,10 +12,33 @@
 
 namespace gptoss::cli {
 
+void check_model_dir(const Args& args) {
+  const std::filesystem::path dir = args.str("model");
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) throw io_error(dir.string() + ": no such file or folder");
+  if (!std::filesystem::is_directory(dir, ec))
+    throw io_error(dir.string() + " is not a folder: --model names the folder that holds config.json and *.safetensors");
+  if (!std::filesystem::exists(dir / "config.json", ec)) {
+    std::string hint;
+    if (std::filesystem::exists(dir / "original" / "config.json", ec)) hint = " (" + (dir / "original").string() + " has one)";
+    throw io_error(dir.string() + " holds no model: no config.json in it" + hint);
+  }
+}
+
+int thread_count(const Args& args) {
+  const int hardware = int(std::max(1u, std::thread::hardware_concurrency()));
+  if (!args.has("threads")) return 0;  // the host backend's default: one per hardware thread
+  const int n = args.number<int>("threads");
+  if (n < 1 || n > hardware)
+    throw usage_error(fmt::format("-t/--threads must be between 1 and {} (this machine's hardware threads), not {}", hardware,
+                                  args.str("threads")));
+  return n;
+}
+
 std::unique_ptr<AnyModel> load_model(const Args& args) {
   HostOptions options;
-  options.threads = args.number<int>("threads", 0);
-  if (options.threads < 0 || options.threads > 1024) throw usage_error("--threads must be in [0, 1024]");
+  options.threads = thread_count(args);
+  check_model_dir(args);
 #if GPTOSS_WITH_CUDA
   const bool have_cuda = true;
 #else
@@ -23,9 +50,15 @@ std::unique_ptr<AnyModel> load_model(const Args& args) {
   if (device == "cuda") {
     if (!have_cuda) throw usage_error("--device cuda: this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)");
     if (!cuda_device_present()) throw error("--device cuda: no CUDA device is available on this machine");
-    return open_cuda_model(io::Checkpoint::open(args.str("model")), true);
+    if (args.given("threads")) throw usage_error("-t/--threads applies only to --device cpu");
+    return open_cuda_model(io::Checkpoint::open(args.str("model")), !args.flag("quiet"));
   }
-  return open_model<gpt_oss_20b, gpt_oss_120b>(io::Checkpoint::open(args.str("model")), options);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto model = open_model<gpt_oss_20b, gpt_oss_120b>(io::Checkpoint::open(args.str("model")), options);
+  if (args.flag("verbose"))
+    fmt::print(stderr, "loaded {} in {:.2f} s; backend: {}\n", args.str("model"),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), describe_backend(*model));
+  return model;
 }
 
 #if !GPTOSS_WITH_CUDA
@@ -47,7 +80,7 @@ std::vector<token_id> token_list(const Args& args, const std::string& name) {
   std::vector<token_id> out;
   for (std::int64_t v : args.int_list(name)) {
     if (v < 0 || v > std::int64_t(std::numeric_limits<token_id>::max()))
-      throw usage_error("--" + name + ": " + std::to_string(v) + " is not a token id");
+      throw usage_error(label(name) + ": " + std::to_string(v) + " is not a token id");
     out.push_back(token_id(v));
   }
   return out;

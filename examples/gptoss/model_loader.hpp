@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 #include <set>
+#include <vector>
 #include <string>
 
 #include "cli.hpp"
@@ -11,19 +12,22 @@
 
 namespace gptoss::cli {
 
-inline const std::string model_options_usage =
-    "  --model DIR        folder with config.json and *.safetensors (original or Hugging Face layout)\n"
-    "  --threads N        worker threads (default: one per hardware thread)\n"
-    "  --device D         cpu or cuda (default: cuda when this build has CUDA and a GPU is present)\n";
-
-// The option names model_options_usage describes: each command that loads a model accepts them.
-inline const std::set<std::string> model_option_names = {"model", "threads", "device"};
+// The options of every command that loads a model.
+inline const std::vector<Opt> model_options = {
+    {"-m,--model", "folder with config.json and *.safetensors (original or Hugging Face layout)", "DIR"},
+    {"-t,--threads", "worker threads, 1 to this machine's hardware threads (default: all of them)", "N"},
+    {"--device", "cpu or cuda (default: cuda when this build has CUDA and a GPU is present)", "D"},
+};
 
 // A command's options: those of the model plus its own.
-inline std::set<std::string> with_model_options(std::set<std::string> own) {
-  own.insert(model_option_names.begin(), model_option_names.end());
+inline std::vector<Opt> with_model_options(std::vector<Opt> own) {
+  own.insert(own.begin(), model_options.begin(), model_options.end());
   return own;
 }
+
+// The model folder named by --model, checked before anything is read from it, so that a wrong
+// path says what is wrong with it.
+void check_model_dir(const Args& args);
 
 std::unique_ptr<AnyModel> load_model(const Args& args);
 

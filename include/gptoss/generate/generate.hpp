@@ -37,6 +37,8 @@ struct GenerateOptions {
   SamplingOptions sampling;
   std::vector<token_id> stop_tokens;  // empty: never stop early
   TokenConstraint* constraint = nullptr;  // not owned; none: every token may come
+  // Asked after each token; true ends generation there (e.g. a program's Ctrl-C handler's flag).
+  std::function<bool()> cancelled;
 };
 
 // Samples a token the constraint allows. When the sampler's choice among all tokens has the same
@@ -101,7 +103,9 @@ std::vector<token_id> generate(Model& model, std::span<const token_id> prompt, c
       opt.constraint->advance(t);
       out.push_back(t);
       const bool stop = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end();
-      if ((on_token && !on_token(t)) || stop || opt.constraint->finished() || int(out.size()) >= opt.max_tokens) break;
+      if ((on_token && !on_token(t)) || stop || opt.constraint->finished() || int(out.size()) >= opt.max_tokens ||
+          (opt.cancelled && opt.cancelled()))
+        break;
       model.decode(seq, t, logits);
     }
     return out;
@@ -114,7 +118,7 @@ std::vector<token_id> generate(Model& model, std::span<const token_id> prompt, c
   for (;;) {
     out.push_back(t);
     const bool stop = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end();
-    if ((on_token && !on_token(t)) || stop || int(out.size()) >= opt.max_tokens) break;
+    if ((on_token && !on_token(t)) || stop || int(out.size()) >= opt.max_tokens || (opt.cancelled && opt.cancelled())) break;
     if (best.empty()) {
       model.decode(seq, t, logits);  // reuses the logits buffer: no allocation per token
       t = sampler.sample(logits);

@@ -4,6 +4,10 @@
 
 #include <gptoss/gptoss.hpp>
 
+// The installed headers carry the version of the project that installed them.
+static_assert(GPTOSS_VERSION_MAJOR >= 0 && GPTOSS_VERSION_MINOR >= 0 && GPTOSS_VERSION_PATCH >= 0);
+static_assert(GPTOSS_VERSION == GPTOSS_VERSION_MAJOR * 10000 + GPTOSS_VERSION_MINOR * 100 + GPTOSS_VERSION_PATCH);
+
 int main(int argc, char** argv) try {
   if (argc != 2) {
     std::fprintf(stderr, "usage: consumer CHECKPOINT_DIR\n");
