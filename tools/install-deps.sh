@@ -4,12 +4,17 @@
 #   bash tools/install-deps.sh --ci   also what tools/test-all.sh needs: Boost.Test and pkg-config for the tests,
 #                                     Google Benchmark for the benchmarks, clang-14 and its
 #                                     compiler-rt for the libFuzzer targets, g++-aarch64-linux-gnu and
-#                                     qemu-user for the aarch64 stage (cmake/aarch64-linux-gnu.cmake)
+#                                     qemu-user for the aarch64 stage (cmake/aarch64-linux-gnu.cmake),
+#                                     and Node.js with the npm packages of tests/constrain (ajv, which
+#                                     judges the structured-output tests' replies)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 packages=(cmake ninja-build g++ nlohmann-json3-dev libfmt-dev libcli11-dev)
 case "${1:-}" in
   "") ;;
-  --ci) packages+=(libboost-test-dev libbenchmark-dev pkg-config clang-14 libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user) ;;
+  --ci) packages+=(libboost-test-dev libbenchmark-dev pkg-config clang-14 libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user)
+        # Node.js may come from outside Debian's packages (as on the CI machines); Debian's otherwise.
+        command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm) ;;
   *) echo "usage: bash tools/install-deps.sh [--ci]" >&2; exit 2 ;;
 esac
 missing=()
@@ -21,4 +26,7 @@ if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || as_root=(sudo)
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [[ ${1:-} == --ci ]]; then
+  npm ci --prefix tests/constrain --no-audit --no-fund --loglevel=error
 fi
