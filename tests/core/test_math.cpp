@@ -2,8 +2,11 @@
 #define BOOST_TEST_MODULE core
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <string_view>
+#include <vector>
 
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/core/bf16.hpp"
@@ -11,6 +14,8 @@
 #include "gptoss/core/mxfp4.hpp"
 #include "gptoss/ops/attention.hpp"
 #include "gptoss/ops/rms_norm.hpp"
+#include "gptoss/ops/rope.hpp"
+#include "gptoss/ops/workspace.hpp"
 
 using namespace gptoss;
 namespace tt = boost::test_tools;
@@ -128,6 +133,204 @@ BOOST_AUTO_TEST_CASE(rope_rotates_half_split_pairs_and_scales_by_concentration) 
     // Each pair's length grows by exactly the concentration.
     const double before = std::hypot(orig[i], orig[i + 32]), after = std::hypot(z[i], z[i + 32]);
     BOOST_TEST(after == c * before, tt::tolerance(1e-5));
+  }
+}
+
+// YaRN RoPE past the original context (4096) up to the last position of the 131072-token context,
+// against the spec's closed form in float64: inv_i = p_i r_i + e_i (1 - r_i) with the fractional
+// ramp, c = 0.1 ln(s) + 1, out = c (z1 cos a - z2 sin a, z2 cos a + z1 sin a) with a = p inv_i.
+// The code computes inv_i in float32, as the reference does: a few ulps (2^-22 relative), plus,
+// inside the ramp, the float32 ramp itself: the boundaries rounded to float32 (8.09 and 17.4, off
+// by up to 4.8e-7 and 9.5e-7) and two roundings move r_i by up to 2^-21, so inv_i by that times
+// (e_i - p_i). The angle is then one float32 product (2^-24 relative). So the angle may differ
+// from the exact one by p (2^-22 inv_i + 2^-21 |e_i - p_i|) + 2^-24 a: at p = 131071 at most
+// 0.03 rad for i = 0, and 2e-6 rad for the interpolated (i >= 18) frequencies. Each rotated pair
+// may move by c |pair| times that, plus float32 rounding of cos, sin and the products.
+BOOST_AUTO_TEST_CASE(yarn_rope_past_the_original_context_matches_the_closed_form) {
+  const ModelConfig c = gpt_oss_20b;
+  const ops::Rope rope(c);
+  const int D = c.head_dim, half = D / 2;
+  const double theta = c.rope_theta, s = c.rope_scaling_factor, C0 = c.initial_context_length;
+  const double pi = 3.14159265358979323846;
+  const double low = half * std::log(C0 / (c.rope_ntk_beta * 2 * pi)) / std::log(theta);
+  const double high = half * std::log(C0 / (c.rope_ntk_alpha * 2 * pi)) / std::log(theta);
+  BOOST_TEST(low == 8.092779115512402, tt::tolerance(1e-12));
+  BOOST_TEST(high == 17.39802450158856, tt::tolerance(1e-12));
+  const double conc = 0.1 * std::log(s) + 1.0;
+  std::vector<double> inv(half), spread(half);
+  for (int i = 0; i < half; ++i) {
+    const double f = std::pow(theta, 2.0 * i / D), r = std::clamp((i - low) / (high - low), 0.0, 1.0);
+    inv[i] = 1.0 / (s * f) * r + 1.0 / f * (1.0 - r);
+    spread[i] = i > low && i < high ? 1.0 / f - 1.0 / (s * f) : 0.0;  // e_i - p_i inside the ramp
+  }
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> cos_sin(D);
+  for (std::int64_t pos : {4095, 4096, 4097, 8191, 32768, 65537, 100003, 131071}) {
+    std::vector<float> z(2 * D);  // two heads
+    for (float& x : z) x = u(rng);
+    const std::vector<float> orig = z;
+    rope.apply(z.data(), 2, pos, cos_sin.data());
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < half; ++i) {
+        const double a = double(pos) * inv[i];
+        const double z1 = orig[h * D + i], z2 = orig[h * D + i + half];
+        const double e1 = conc * (z1 * std::cos(a) - z2 * std::sin(a));
+        const double e2 = conc * (z2 * std::cos(a) + z1 * std::sin(a));
+        const double angle_error = double(pos) * (0x1p-22 * inv[i] + 0x1p-21 * spread[i]) + 0x1p-24 * a;
+        const double bound = conc * std::hypot(z1, z2) * (angle_error + 1e-6) + 1e-6;
+        BOOST_TEST(std::fabs(z[h * D + i] - e1) <= bound, "position " << pos << " pair " << i << ": " << z[h * D + i] << " vs " << e1);
+        BOOST_TEST(std::fabs(z[h * D + i + half] - e2) <= bound, "position " << pos << " pair " << i);
+      }
+  }
+}
+
+// merge_partial_states combines runs of keys as one softmax over all of them, and a run whose
+// every key is masked (as GroupAttention leaves it after start() without a sink and no add():
+// max -inf, sum 0) contributes nothing, wherever it comes among the parts.
+BOOST_AUTO_TEST_CASE(merging_partial_states_with_an_empty_part) {
+  constexpr int heads = 2, dim = 3, width = dim + 2;
+  // Part A: head 0 has max 1, sum 2, acc (2, 4, 6) -> alone (1, 2, 3); head 1 is far below zero
+  // (max -200: exp(-200) underflows float32, so a merge must rescale relative to the maximum).
+  const float a[heads * width] = {2, 4, 6, 1, 2, /**/ 1, -1, 0.5f, -200, 4};
+  // Part B: head 0 max 0, sum 1, acc (1, 1, 1); head 1 max -201, sum 1, acc (0, 1, 0).
+  const float b[heads * width] = {1, 1, 1, 0, 1, /**/ 0, 1, 0, -201, 1};
+  // An empty part, as the attention leaves it.
+  std::vector<float> scratch(ops::GroupAttention::scratch_floats(heads, dim));
+  ops::GroupAttention empty_group(heads, dim, scratch.data());
+  empty_group.start(nullptr);
+  float empty[heads * width];
+  empty_group.save(empty);
+  BOOST_TEST(empty[dim] == -INFINITY);
+  BOOST_TEST(empty[dim + 1] == 0.0f);
+
+  const double e = std::exp(-1.0);
+  const double want_ab[heads][dim] = {{(2 + e) / (2 + e), (4 + e) / (2 + e), (6 + e) / (2 + e)},
+                                      {1 / (4 + e), (-1 + e) / (4 + e), 0.5 / (4 + e)}};
+  const double want_a[heads][dim] = {{1, 2, 3}, {0.25, -0.25, 0.125}};
+  auto merged = [&](std::vector<const float*> parts) {
+    std::vector<float> states;
+    for (const float* p : parts) states.insert(states.end(), p, p + heads * width);
+    std::vector<float> out(heads * dim, NAN);
+    ops::merge_partial_states(states.data(), std::int64_t(parts.size()), heads, dim, out.data());
+    return out;
+  };
+  auto check = [&](const std::vector<float>& got, const double (&want)[heads][dim], const char* what) {
+    for (int h = 0; h < heads; ++h)
+      for (int d = 0; d < dim; ++d) BOOST_TEST(got[h * dim + d] == want[h][d], tt::tolerance(1e-6) << what);
+  };
+  check(merged({a, b}), want_ab, "a b");
+  check(merged({b, a}), want_ab, "b a");
+  check(merged({a, empty}), want_a, "a empty");
+  check(merged({empty, a}), want_a, "empty a");
+  check(merged({empty, a, empty, b, empty}), want_ab, "empty a empty b empty");
+}
+
+namespace {
+// The spec's attention for one query (float64): softmax over the sink logit and the logits
+// q.k_j / sqrt(D) of the keys at positions [first, last]; the sink takes its share and no value.
+std::vector<double> reference_attention(const float* q, const std::vector<float>& keys, const std::vector<float>& values,
+                                        int stride, int D, std::int64_t first, std::int64_t last, double sink) {
+  std::vector<double> logits;
+  double m = sink;
+  for (std::int64_t j = first; j <= last; ++j) {
+    double dot = 0.0;
+    for (int d = 0; d < D; ++d) dot += double(q[d]) * keys[j * stride + d];
+    logits.push_back(dot / std::sqrt(double(D)));
+    m = std::max(m, logits.back());
+  }
+  double denominator = std::exp(sink - m);
+  for (double l : logits) denominator += std::exp(l - m);
+  std::vector<double> out(D, 0.0);
+  for (std::int64_t j = first; j <= last; ++j) {
+    const double w = std::exp(logits[j - first] - m) / denominator;
+    for (int d = 0; d < D; ++d) out[d] += w * values[j * stride + d];
+  }
+  return out;
+}
+}  // namespace
+
+// The real models' sliding window of 128 keys, with sinks, on the host attention op itself: 127
+// tokens in one call, then positions 127, 128 and 129 decoded one by one (their keys from the
+// cache's ring of 128 slots, which wraps at 128), against the spec's attention in float64 computed
+// from the op's own rotated queries and keys. At 128 and 129 the window has dropped the first
+// keys; a window of 129 or 127 would give outputs far outside the tolerance (checked too).
+BOOST_AUTO_TEST_CASE(sliding_window_of_128_with_sinks_matches_float64) {
+  constexpr int W = 128;
+  constexpr ModelConfig c = [] {
+    ModelConfig m = tiny_test;
+    m.sliding_window = W;
+    return m;
+  }();
+  static_assert(c.is_sliding(0));
+  const int H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const int Q = c.q_width(), KV = c.kv_width(), G = c.heads_per_kv();
+  std::mt19937 rng(7);
+  auto bf16s = [&](std::size_t n, float scale) {
+    std::uniform_real_distribution<float> u(-scale, scale);
+    std::vector<bf16> v(n);
+    for (auto& x : v) x = to_bf16(u(rng));
+    return v;
+  };
+  const auto wq = bf16s(std::size_t(Q) * H, 0.15f), wk = bf16s(std::size_t(KV) * H, 0.15f), wv = bf16s(std::size_t(KV) * H, 0.5f);
+  const auto bq = bf16s(Q, 0.1f), bk = bf16s(KV, 0.1f), bv = bf16s(KV, 0.1f), wo = bf16s(std::size_t(H) * Q, 0.1f), bo = bf16s(H, 0.1f);
+  std::vector<bf16> sinks(Hq);
+  for (int h = 0; h < Hq; ++h) sinks[h] = to_bf16(0.5f + 0.75f * float(h));  // 0.5 .. 2.75: a real share
+  AttentionWeights w{};
+  w.q = {wq.data(), Q, H}, w.k = {wk.data(), KV, H}, w.v = {wv.data(), KV, H};
+  w.q_bias = {bq.data(), Q}, w.k_bias = {bk.data(), KV}, w.v_bias = {bv.data(), KV};
+  w.sinks = {sinks.data(), Hq};
+  w.out = {wo.data(), H, Q}, w.out_bias = {bo.data(), H};
+
+  const ops::Rope rope(c);
+  host_detail::ThreadPool pool(2);
+  ops::Workspace ws(pool);
+  std::vector<float> q_all, k_all, v_all, heads_all;  // per position, as the op computed them
+  const ops::Trace trace = [&](std::string_view name, int, const float* data, std::int64_t rows, std::int64_t cols) {
+    std::vector<float>* to = name == "q_rope" ? &q_all : name == "k_rope" ? &k_all : name == "v" ? &v_all
+                           : name == "attn_heads" ? &heads_all : nullptr;
+    if (to) to->insert(to->end(), data, data + rows * cols);
+  };
+  ws.tracer = &trace;
+  KvCache cache(c, 200);
+  std::uniform_real_distribution<float> u(-1, 1);
+  auto run = [&](std::int64_t T) {
+    std::vector<float> x(std::size_t(T * H)), out(std::size_t(T * H));
+    for (float& e : x) e = u(rng);
+    ws.tokens = T;
+    ws.position.resize(std::size_t(T));
+    ws.segment_of.assign(std::size_t(T), 0);
+    for (std::int64_t t = 0; t < T; ++t) ws.position[t] = cache.length() + t;
+    const ops::Segment seg{&cache, 0, T};
+    ops::Attention<W>::forward(c, 0, w, rope, x.data(), std::span(&seg, 1), ws, out.data());
+    cache.advance(T);
+  };
+  run(127);
+  for (int i = 0; i < 3; ++i) run(1);
+  BOOST_REQUIRE_EQUAL(heads_all.size(), std::size_t(130 * Q));
+  BOOST_REQUIRE_EQUAL(k_all.size(), std::size_t(130 * KV));
+
+  for (std::int64_t pos : {126, 127, 128, 129}) {
+    for (int h = 0; h < Hq; ++h) {
+      const int g = h / G;
+      const float* q = q_all.data() + pos * Q + h * D;
+      const std::vector<float> keys(k_all.begin() + g * D, k_all.end()), values(v_all.begin() + g * D, v_all.end());
+      const double sink = double(to_float(sinks[h]));
+      const auto want = reference_attention(q, keys, values, KV, D, std::max<std::int64_t>(0, pos - W + 1), pos, sink);
+      const float* got = heads_all.data() + pos * Q + h * D;
+      double err = 0.0, scale = 0.0;
+      for (int d = 0; d < D; ++d) err = std::max(err, std::fabs(got[d] - want[d])), scale = std::max(scale, std::fabs(want[d]));
+      BOOST_TEST(err <= 1e-5 * scale, "position " << pos << " head " << h << ": error " << err << " of " << scale);
+      if (pos >= W) {
+        // One key more or one fewer moves the output far beyond that tolerance.
+        for (std::int64_t first : {pos - W, pos - W + 2}) {
+          const auto other = reference_attention(q, keys, values, KV, D, first, pos, sink);
+          double diff = 0.0;
+          for (int d = 0; d < D; ++d) diff = std::max(diff, std::fabs(other[d] - want[d]));
+          BOOST_TEST(diff > 1e-3 * scale, "position " << pos << " head " << h << ": window edge at " << first);
+        }
+      }
+    }
   }
 }
 

@@ -44,6 +44,46 @@ BOOST_AUTO_TEST_CASE(filters_restrict_the_support) {
   BOOST_TEST(cold.count(0) == 1u);
 }
 
+// top_k and min_p sample exactly the tokens they keep, each as often as its probability
+// renormalised over the kept ones (hand-computed below). The logits are out of order, so that the
+// kept tokens are not simply the first ids. 40000 draws: each frequency lies within 5 standard
+// deviations sqrt(p (1 - p) / n) of p (a chance below 1e-6 per check of failing for a correct
+// sampler; the seed fixes the draws anyway).
+BOOST_AUTO_TEST_CASE(top_k_and_min_p_sample_the_renormalised_distribution) {
+  // Token:        0     1     2     3     4     5
+  const double p[6] = {0.08, 0.30, 0.05, 0.20, 0.12, 0.25};
+  std::vector<float> l(6);
+  for (int i = 0; i < 6; ++i) l[i] = float(std::log(p[i]));
+  constexpr int n = 40000;
+  auto check = [&](SamplingOptions o, std::map<token_id, double> want, const char* what) {
+    std::map<token_id, int> seen;
+    Sampler s(o);
+    for (int i = 0; i < n; ++i) ++seen[s.sample(l)];
+    for (const auto& [token, count] : seen) BOOST_TEST(want.count(token) == 1u, what << ": token " << token << " drawn");
+    for (const auto& [token, q] : want) {
+      const double f = double(seen[token]) / n, bound = 5.0 * std::sqrt(q * (1.0 - q) / n);
+      BOOST_TEST(std::fabs(f - q) <= bound, what << ": token " << token << " frequency " << f << ", probability " << q);
+    }
+  };
+  // top_k = 3: tokens 1, 5, 3 (0.30 + 0.25 + 0.20 = 0.75).
+  check({.temperature = 1.0f, .top_k = 3, .seed = 4}, {{1, 0.30 / 0.75}, {5, 0.25 / 0.75}, {3, 0.20 / 0.75}}, "top_k 3");
+  // top_k = 1 is greedy.
+  check({.temperature = 1.0f, .top_k = 1, .seed = 4}, {{1, 1.0}}, "top_k 1");
+  // min_p = 0.35: keep p >= 0.35 * 0.30 = 0.105, tokens 1, 5, 3, 4 (sum 0.87); 0.08 and 0.05 go.
+  check({.temperature = 1.0f, .min_p = 0.35f, .seed = 5}, {{1, 0.30 / 0.87}, {5, 0.25 / 0.87}, {3, 0.20 / 0.87}, {4, 0.12 / 0.87}},
+        "min_p 0.35");
+  // min_p with temperature 2: probabilities become sqrt(p) / sum; min_p compares those, so
+  // min_p = 0.55 keeps sqrt(p) >= 0.55 sqrt(0.30) = 0.3012: 0.08 (0.283) and 0.05 go, 0.12 (0.346) stays.
+  {
+    const double z = std::sqrt(0.30) + std::sqrt(0.25) + std::sqrt(0.20) + std::sqrt(0.12);
+    check({.temperature = 2.0f, .min_p = 0.55f, .seed = 6},
+          {{1, std::sqrt(0.30) / z}, {5, std::sqrt(0.25) / z}, {3, std::sqrt(0.20) / z}, {4, std::sqrt(0.12) / z}}, "T 2 min_p 0.55");
+  }
+  // Both: top_k = 4 keeps 1, 5, 3, 4; min_p = 0.5 then keeps p >= 0.15: 1, 5, 3 (sum 0.75).
+  check({.temperature = 1.0f, .top_k = 4, .min_p = 0.5f, .seed = 7}, {{1, 0.30 / 0.75}, {5, 0.25 / 0.75}, {3, 0.20 / 0.75}},
+        "top_k 4 min_p 0.5");
+}
+
 BOOST_AUTO_TEST_CASE(seed_reproduces) {
   std::vector<float> l(1000);
   for (int i = 0; i < 1000; ++i) l[i] = std::sin(float(i));

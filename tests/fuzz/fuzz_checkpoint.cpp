@@ -1,9 +1,14 @@
 // A whole checkpoint folder from one input: config.json, a NUL, then (when the rest starts with
 // '{') a model.safetensors.index.json and another NUL, then the safetensors file. Opening it,
 // viewing the weights for the config (either layout), scanning them for NaN/Inf and running a
-// short prompt must fail with gptoss::error or work (the logits' values are not judged).
+// short prompt must fail with gptoss::error or work. A model that works gives one row of
+// vocab_size logits per token, advances its sequence by the prompt, and computes the same function
+// each time: a second sequence given the same prompt gets bit-identical logits (so no result
+// depends on memory left over from the first call). The values themselves are not judged:
+// arbitrary finite weights may overflow float32 legitimately.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "fuzz.hpp"
@@ -44,6 +49,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto seq = model.new_sequence(std::min<std::int64_t>(4, c.max_context()));
     auto logits = model.prefill(seq, prompt, Logits::all);
     FUZZ_CHECK(logits.size() == prompt.size() * std::size_t(c.vocab_size));
+    FUZZ_CHECK(seq.length() == std::int64_t(prompt.size()));
+    auto again = model.new_sequence(seq.capacity());
+    const auto repeat = model.prefill(again, prompt, Logits::all);
+    FUZZ_CHECK(repeat.size() == logits.size());
+    FUZZ_CHECK(std::memcmp(repeat.data(), logits.data(), logits.size() * sizeof(float)) == 0);
   } catch (const gptoss::error&) {
   }
   return 0;

@@ -213,6 +213,17 @@ BOOST_AUTO_TEST_CASE(sharded_hf_checkpoints) {
   test::write_file(dir / "model.safetensors.index.json", index.dump());
   fs::remove(dir / "model.safetensors");
   BOOST_TEST(load_error(dir.path()).empty(), load_error(dir.path()));
+  // Every tensor comes from its shard: the logits are the reference's (seq2, 41 tokens).
+  {
+    Transformer<tiny_test> model(io::Checkpoint::open(dir.path()));
+    test::Golden golden;
+    const auto tokens = golden.tokens("seq2.tokens");
+    auto s = model.new_sequence(64);
+    const auto got = model.prefill(s, tokens, Logits::all);
+    const auto expect = golden.floats("seq2.logits_fp32");
+    BOOST_REQUIRE_EQUAL(got.size(), expect.size());
+    BOOST_TEST(test::max_row_relative_error(got.data(), expect.data(), 41, 1000) < test::logits_tolerance);
+  }
 
   fs::remove(dir / "model-00001-of-00001.safetensors");
   expect_load_error(dir.path(), "model-00001-of-00001.safetensors");
