@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The checks that need an NVIDIA GPU, in one run: the device tests, compute-sanitizer over them, the
 # CLI on the tiny checkpoint against the host, and `gptoss bench --device cuda` on a random
-# checkpoint of the gpt-oss-20b shape. Usage: tools/gpu-check.sh BIN_DIR LOG_DIR [SCRATCH_DIR]
+# checkpoint of the gpt-oss-20b shape and on gpt-oss-120b's shape made in memory.
+# Usage: tools/gpu-check.sh BIN_DIR LOG_DIR [SCRATCH_DIR]
 # BIN_DIR holds gptoss, test_cuda_kernels and test_cuda_model (a build's outputs); each step's
-# whole output goes to LOG_DIR, a summary to stdout. A failing step is reported and the rest run;
+# whole output goes to LOG_DIR, a summary to stdout. A failing step is reported and the rest run.
 # A device test that skips (no GPU seen) or runs fewer cases than its source holds fails its step.
 # GPTOSS_GPU_CHECK_SKIP="name ..." leaves steps out; GPTOSS_GPU_CHECK_BASELINE=DIR also benches DIR/gptoss.
 set -uo pipefail
@@ -61,6 +62,10 @@ fi
 if [[ -n ${synth_pid:-} ]]; then wait "$synth_pid" || { status=1; tail -n 5 "$logs/synth.log"; }; fi
 step bench20b_p512 150 "$bin/gptoss" bench --device cuda --model "$model20" --prompt 512 --gen 32 --repeat 3
 cat "$logs/bench20b_p512.log"
+# gpt-oss-120b (65 GB: more than the disk holds) on random weights made in memory, at 0 and 8k of
+# context, as issue 21 measures both shapes.
+step bench120b 420 "$bin/gptoss" bench --device cuda --synthetic gpt-oss-120b -p 512 -n 32 -d 0,8192 -r 3 -o md
+cat "$logs/bench120b.log"
 # GPTOSS_GPU_CHECK_BASELINE=DIR: the same bench with another build's gptoss (say, main's) right
 # after, so that a change's speedup is a ratio measured on one machine in one run.
 if [[ -n ${GPTOSS_GPU_CHECK_BASELINE:-} ]]; then

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "gptoss/generate/sampler.hpp"
 #include "gptoss/host/kernels.hpp"
 #include "model_loader.hpp"
+#include "synthetic_model.hpp"
 
 namespace gptoss::cli {
 namespace {
@@ -124,7 +127,39 @@ int run_bench(const Args& args) {
     throw usage_error("-o/--output must be md, csv, json or jsonl, not '" + output + "'");
   if (json && (prompts.size() > 1 || gens.size() > 1 || depths.size() > 1))
     throw usage_error("--json reports one configuration: give -o json for lists of -p, -n or -d");
-  auto model = load_model(args);
+  // --synthetic NAME: random weights of a named shape, written into memory only (no disk needed
+  // for the 65 GB of gpt-oss-120b), then benchmarked like a checkpoint on disk.
+  std::unique_ptr<InMemoryCheckpoint> synthetic;
+  std::function<io::Checkpoint()> make_synthetic;
+  if (args.has("synthetic")) {
+    if (args.has("model")) throw usage_error("--synthetic and -m/--model exclude each other");
+    const std::string name = args.str("synthetic");
+    const auto* preset = std::find_if(std::begin(named_configs), std::end(named_configs),
+                                      [&](const NamedConfig& n) { return name == n.name; });
+    if (preset == std::end(named_configs)) {
+      std::string known;
+      for (const auto& n : named_configs) known += std::string(known.empty() ? "" : ", ") + n.name;
+      throw usage_error("--synthetic: unknown config '" + name + "' (known: " + known + ")");
+    }
+    make_synthetic = [&, preset] {
+      io::SynthOptions opt;
+      opt.seed = 1;
+      int shown = -1;
+      if (!args.flag("quiet"))
+        opt.progress = [&, preset](std::uint64_t done, std::uint64_t total) {
+          const int tenth = int(10 * done / std::max<std::uint64_t>(total, 1));
+          if (tenth != shown)
+            fmt::print(stderr, "writing random {} weights ({:.2f} GiB) into memory: {}%\n", preset->name,
+                       double(total) / (1u << 30), 10 * tenth);
+          shown = tenth;
+        };
+      synthetic = std::make_unique<InMemoryCheckpoint>(preset->config, opt);
+      return synthetic->open();
+    };
+  } else if (!args.has("model")) {
+    throw usage_error("bench needs -m/--model DIR or --synthetic NAME");
+  }
+  auto model = load_model(args, make_synthetic);
   const ModelConfig& c = model->config();
   for (auto d : depths)
     for (auto p : prompts)
@@ -273,12 +308,14 @@ int run_bench(const Args& args) {
 const Register reg{{
     .name = "bench",
     .summary = "prefill and decode speed against the memory bandwidth",
-    .usage = "gptoss bench -m DIR [-p 512[,1024...]] [-n 32[,...]] [-d 0[,...]] [-r 3] [-o md|csv|json|jsonl | --json]",
+    .usage = "gptoss bench -m DIR|--synthetic NAME [-p 512[,1024...]] [-n 32[,...]] [-d 0[,...]] [-r 3] [-o md|csv|json|jsonl | --json]",
     .options = with_model_options({
         {"-p,--prompt", "prompt lengths to prefill, comma-separated (default 512)", "N,..."},
         {"-n,--gen,--n-gen", "tokens to decode greedily, comma-separated (default 32)", "N,..."},
         {"-d,--depth,--context", "blank positions before the prompt, comma-separated (default 0)", "N,..."},
         {"-r,--repeat", "repeats of each test, 1 to 1000 (default 3)", "R"},
+        {"--synthetic", "instead of -m: random weights of a named shape (gpt-oss-20b, gpt-oss-120b, ...), "
+                        "made in memory, not on disk", "NAME"},
         {"-o,--output", "md (default), csv, json or jsonl: one row per test, mean ± standard deviation", "FORMAT"},
         {"--json", "one JSON object of medians for a single configuration (prefill_tokens_per_s, "
                    "decode_tokens_per_s, decode_bandwidth_fraction, ...)", ""},

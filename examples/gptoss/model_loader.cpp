@@ -35,10 +35,11 @@ int thread_count(const Args& args) {
   return n;
 }
 
-std::unique_ptr<AnyModel> load_model(const Args& args) {
+std::unique_ptr<AnyModel> load_model(const Args& args, const std::function<io::Checkpoint()>& make) {
   HostOptions options;
   options.threads = thread_count(args);
-  check_model_dir(args);
+  if (!make) check_model_dir(args);
+  auto open = [&] { return make ? make() : io::Checkpoint::open(args.str("model")); };
 #if GPTOSS_WITH_CUDA
   const bool have_cuda = true;
 #else
@@ -51,12 +52,12 @@ std::unique_ptr<AnyModel> load_model(const Args& args) {
     if (!have_cuda) throw usage_error("--device cuda: this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)");
     if (!cuda_device_present()) throw error("--device cuda: no CUDA device is available on this machine");
     if (args.given("threads")) throw usage_error("-t/--threads applies only to --device cpu");
-    return open_cuda_model(io::Checkpoint::open(args.str("model")), !args.flag("quiet"));
+    return open_cuda_model(open(), !args.flag("quiet"));
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto model = open_model<gpt_oss_20b, gpt_oss_120b>(io::Checkpoint::open(args.str("model")), options);
+  auto model = open_model<gpt_oss_20b, gpt_oss_120b>(open(), options);
   if (args.flag("verbose"))
-    fmt::print(stderr, "loaded {} in {:.2f} s; backend: {}\n", args.str("model"),
+    fmt::print(stderr, "loaded {} in {:.2f} s; backend: {}\n", args.has("model") ? args.str("model") : "the synthetic model",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), describe_backend(*model));
   return model;
 }

@@ -2,6 +2,7 @@
 // real presets and for any other shape. Instantiated in one source file (and, in builds with CUDA,
 // model_loader_cuda.cu for the device) so the commands compile quickly.
 #pragma once
+#include <functional>
 #include <memory>
 #include <set>
 #include <vector>
@@ -29,7 +30,10 @@ inline std::vector<Opt> with_model_options(std::vector<Opt> own) {
 // path says what is wrong with it.
 void check_model_dir(const Args& args);
 
-std::unique_ptr<AnyModel> load_model(const Args& args);
+// The model of --model DIR, or of the checkpoint `make` returns when given (a command that makes
+// its own, such as bench --synthetic; called once the options are checked), on the --device and
+// with the --threads that args name.
+std::unique_ptr<AnyModel> load_model(const Args& args, const std::function<io::Checkpoint()>& make = {});
 
 // Where the model runs, for reports: "cpu, kernels avx512 (cpu has: avx2 fma ...), 2 threads",
 // or the device's backend name.
