@@ -182,8 +182,8 @@ const Register reg{{
     .details = "A reply cut off by -n/--max-tokens says so on stderr and still exits 0. After generating, one line of\n"
                "timings (prefill and decode tokens/s) goes to stderr unless -q/--quiet.\n"
                "--json-schema, --json-object, --tools, --tool-choice and --reasoning-budget decode under a constraint\n"
-               "(docs/structured-output.md): the reply is always well-formed Harmony, the final answer (or a forced\n"
-               "tool call's arguments) valid JSON of its schema unless cut off by -n. They need a text prompt. A schema\n"
+               "(docs/structured-output.md): the reply is always well-formed Harmony and, unless cut off by -n, the\n"
+               "final answer (or a tool call's arguments) valid JSON of its schema. They need a text prompt. A schema\n"
                "the engine refuses exits 2, naming the file and the keyword's path. A tool call goes to stderr\n"
                "([tool call to functions.NAME] ARGS); --json shows it as the last message, with its recipient.",
 }};

@@ -30,9 +30,11 @@ std::vector<Opt> with_structured_options(std::vector<Opt> own, bool response_for
                                     "OpenAI response_format object {\"type\":\"json_schema\",...})", "FILE"});
     own.push_back({"--json-object", "make the final answer a JSON object (any)", ""});
   }
-  own.push_back({"--tools", "function tools the model may call: a JSON array in the OpenAI `tools` shape; they are "
-                            "described in the developer message and calls follow their parameter schemas", "FILE"});
-  own.push_back({"--tool-choice", "with --tools: auto (default), none, required, or the NAME of a tool to call", "C"});
+  own.push_back({"--tools", "function tools the model may call: a JSON array in the OpenAI `tools` shape, described to "
+                            "the model in the developer message; a call's arguments follow the tool's parameters when the "
+                            "call is forced (--tool-choice required or NAME) or the tool has \"strict\": true, else they are any JSON object", "FILE"});
+  own.push_back({"--tool-choice", "with --tools: auto (the model decides; default), none (no call), required (some call), or the NAME of "
+                                  "the tool to call", "C"});
   own.push_back({"--reasoning-budget", "most tokens of reasoning before the final answer (or the forced tool call); "
                                        "N >= 0 (default: unlimited)", "N"});
   return own;
