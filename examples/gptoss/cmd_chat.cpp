@@ -17,6 +17,7 @@
 #include "gptoss/harmony/json.hpp"
 #include "model_loader.hpp"
 #include "sampling_args.hpp"
+#include "structured_args.hpp"
 
 namespace gptoss::cli {
 namespace {
@@ -50,12 +51,14 @@ const char* const help_text =
     "  /load FILE                continue a conversation saved with /save\n"
     "  /system TEXT              set the instructions for the model (no TEXT: remove them)\n"
     "  /effort low|medium|high   set the reasoning effort\n"
+    "  /tool TEXT                answer the model's last tool call with TEXT (the tool's result); the model goes on\n"
     "  /exit, /quit              leave (as does end of input)\n"
     "A message that starts with / is written //. Ctrl-C stops a reply and keeps the conversation.\n";
 
 // The conversation: the system message first, then the developer message if any, then the turns.
 struct Chat {
   harmony::Conversation conv;
+  std::vector<harmony::ToolDescription> tools;  // --tools: kept in the developer message with the instructions
 
   harmony::SystemContent& system() {
     auto& ms = conv.messages();
@@ -72,12 +75,15 @@ struct Chat {
     auto& ms = conv.messages();
     auto it = ms.begin() + 1;
     const bool has = it != ms.end() && it->role == harmony::Role::developer;
-    if (text.empty()) {
+    if (text.empty() && tools.empty()) {
       if (has) ms.erase(it);
       return;
     }
+    harmony::DeveloperContent dev;
+    if (!text.empty()) dev.instructions = text;
+    if (!tools.empty()) dev.tools.push_back({"functions", std::nullopt, tools});
     harmony::Conversation one;
-    one.developer(text);
+    one.developer(std::move(dev));
     if (has) *it = one.messages().front();
     else ms.insert(it, one.messages().front());
   }
@@ -113,8 +119,10 @@ struct Chat {
   }
 };
 
-// Runs one /command; returns false for /exit.
-bool run_command(Chat& chat, const std::string& line, bool quiet) {
+enum class CommandResult { done, reply, exit };
+
+// Runs one /command: done, reply (the model should write the next turn: /tool) or exit.
+CommandResult run_command(Chat& chat, const std::string& line, bool quiet) {
   const auto space = line.find(' ');
   const std::string name = line.substr(0, space);
   std::string arg = space == std::string::npos ? "" : line.substr(space + 1);
@@ -124,7 +132,7 @@ bool run_command(Chat& chat, const std::string& line, bool quiet) {
     if (!quiet) fmt::print(stderr, "({})\n", text);
   };
   try {
-    if (name == "/exit" || name == "/quit") return false;
+    if (name == "/exit" || name == "/quit") return CommandResult::exit;
     if (name == "/help") {
       fmt::print("{}", help_text);
     } else if (name == "/reset") {
@@ -142,6 +150,13 @@ bool run_command(Chat& chat, const std::string& line, bool quiet) {
     } else if (name == "/effort") {
       chat.system().reasoning_effort = parse_effort(arg, "the effort");
       note("reasoning effort " + arg);
+    } else if (name == "/tool") {
+      const auto& ms = chat.conv.messages();
+      if (ms.empty() || ms.back().role != harmony::Role::assistant || !ms.back().recipient)
+        throw input_error("the model's last message is not a tool call");
+      if (arg.empty()) throw input_error("/tool needs the tool's result");
+      chat.conv.tool_result(*ms.back().recipient, arg);
+      return CommandResult::reply;
     } else {
       fmt::print(stderr, "unknown command {} (/help lists the commands; start a message with // to send a /)\n", name);
     }
@@ -150,7 +165,7 @@ bool run_command(Chat& chat, const std::string& line, bool quiet) {
   } catch (const error& e) {
     fmt::print(stderr, "{}: {}\n", name, one_line(e.what()));
   }
-  return true;
+  return CommandResult::done;
 }
 
 int run_chat(const Args& args) {
@@ -158,10 +173,13 @@ int run_chat(const Args& args) {
   opt.sampling = sampling_options(args, 1.0f);
   opt.max_tokens = args.number_in<int>("max-tokens", 2048, 1, 1 << 24);
   const bool reasoning = show_reasoning(args, false), quiet = args.flag("quiet");
+  const StructuredArgs structured = structured_args(args);
   Chat chat;
+  chat.tools = structured.tools;
   chat.system().reasoning_effort = reasoning_effort(args);
-  if (args.has("system")) chat.set_instructions(args.str("system"));
+  chat.set_instructions(args.str("system", ""));
   const auto tok = load_vocabulary(args);  // before the model: a bad --vocab fails at once
+  if (structured.active) structured.constraint(tok, chat.conv);  // a refused schema: exit 2 before the model loads
   auto model = load_model(args);
   const bool tty_in = isatty(fileno(stdin)), tty_out = isatty(fileno(stdout));
   const char* dim = tty_out ? "\x1b[2m" : "";
@@ -174,11 +192,26 @@ int run_chat(const Args& args) {
     if (!std::getline(std::cin, line)) break;
     if (line.empty()) continue;
     if (line.front() == '/' && line.rfind("//", 0) != 0) {
-      if (!run_command(chat, line, quiet)) break;
-      continue;
+      const CommandResult r = run_command(chat, line, quiet);
+      if (r == CommandResult::exit) break;
+      if (r == CommandResult::done) continue;
+    } else {
+      if (line.rfind("//", 0) == 0) line.erase(0, 1);
+      chat.conv.user(line);
     }
-    if (line.rfind("//", 0) == 0) line.erase(0, 1);
-    chat.conv.user(line);
+    // Under --json-schema/--tools/--reasoning-budget, a fresh constraint for each reply. The
+    // conversation can have changed (/load): what it refuses skips the reply.
+    std::unique_ptr<constrain::Constraint> constraint;
+    if (structured.active) {
+      try {
+        constraint = structured.constraint(tok, chat.conv);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "(no reply: {})\n", one_line(e.what()));
+        chat.conv.messages().pop_back();
+        continue;
+      }
+    }
+    opt.constraint = constraint.get();
     std::string shown_channel;
     Timings timings;
     timings.start();
@@ -216,7 +249,8 @@ int run_chat(const Args& args) {
     // A stopped or cut-off reply keeps the messages it completed.
     for (auto& m : turn.messages) chat.conv.add(m);
     if (!turn.messages.empty() && turn.messages.back().recipient)
-      fmt::print("{}(this chat runs no tools: the call above is shown, not executed){}\n", dim, plain);
+      fmt::print("{}(this chat runs no tools: the call to {} above is shown, not executed; /tool TEXT answers it){}\n", dim,
+                 *turn.messages.back().recipient, plain);
   }
   return 0;
 }
@@ -224,9 +258,11 @@ int run_chat(const Args& args) {
 const Register reg{{
     .name = "chat",
     .summary = "talk with the model (Harmony format, streaming)",
-    .usage = "gptoss chat -m DIR [--reasoning-effort low|medium|high] [--system TEXT] [--show-reasoning] [OPTIONS]",
+    .usage = "gptoss chat -m DIR [--reasoning-effort low|medium|high] [--system TEXT] [--show-reasoning] [--tools FILE] [OPTIONS]",
     .options = with_sampling_options(
-        with_harmony_options(with_model_options({{"-n,--max-tokens,--n-predict", "most tokens per reply (default 2048)", "N"}}), false),
+        with_structured_options(
+            with_harmony_options(with_model_options({{"-n,--max-tokens,--n-predict", "most tokens per reply (default 2048)", "N"}}), false),
+            false),
         1.0f),
     .run = run_chat,
     .details = help_text,

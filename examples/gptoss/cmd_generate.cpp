@@ -10,6 +10,7 @@
 #include "gptoss/harmony/json.hpp"
 #include "model_loader.hpp"
 #include "sampling_args.hpp"
+#include "structured_args.hpp"
 
 namespace gptoss::cli {
 namespace {
@@ -45,6 +46,7 @@ std::string one_line_text(const std::string& s) {
 int generate_tokens(const Args& args, GenerateOptions opt) {
   args.refuse({"system", "reasoning-effort", "vocab", "show-reasoning", "hide-reasoning"},
               "applies only to a text prompt (-p/--prompt or -f/--file), not to --tokens");
+  args.refuse(structured_option_names, "applies only to a text prompt (-p/--prompt or -f/--file), not to --tokens");
   if (args.has("stop")) opt.stop_tokens = token_list(args, "stop");
   auto prompt = token_list(args, "tokens");
   auto model = load_model(args);
@@ -79,12 +81,16 @@ int generate_prompt(const Args& args, GenerateOptions opt) {
   harmony::SystemContent sys;
   sys.reasoning_effort = reasoning_effort(args);
   const std::string question = prompt_text(args);
+  const StructuredArgs structured = structured_args(args);
   const auto tok = load_vocabulary(args);  // before the model: a bad --vocab fails at once
-  auto model = load_model(args);
   harmony::Conversation conv;
   conv.system(sys);
-  if (args.has("system")) conv.developer(args.str("system"));
+  if (auto dev = structured.developer(args.has("system") ? std::optional(args.str("system")) : std::nullopt)) conv.developer(*dev);
   conv.user(question);
+  // Before the model too: a schema the engine refuses is reported at once.
+  const auto constraint = structured.active ? structured.constraint(tok, conv) : nullptr;
+  opt.constraint = constraint.get();
+  auto model = load_model(args);
   const std::size_t prompt_tokens = harmony::render_for_completion(tok, conv).size();
   apply_context_size(args, *model, prompt_tokens, opt);
 
@@ -158,9 +164,9 @@ int run_generate(const Args& args) {
 const Register reg{{
     .name = "generate",
     .summary = "continue token ids, or answer a prompt",
-    .usage = "gptoss generate -m DIR (-p TEXT | -f FILE | --tokens 1,2,3) [-n N] [-c N] [--json] [OPTIONS]",
+    .usage = "gptoss generate -m DIR (-p TEXT | -f FILE | --tokens 1,2,3) [-n N] [-c N] [--json] [--json-schema FILE] [--tools FILE] [OPTIONS]",
     .options = with_sampling_options(
-        with_harmony_options(
+        with_structured_options(with_harmony_options(
             with_model_options({
                 {"-p,--prompt", "a user message, rendered in the Harmony format; prints the reasoning on stderr and the final answer", "TEXT"},
                 {"-f,--file", "read the user message from FILE (- for standard input)", "FILE"},
@@ -170,11 +176,16 @@ const Register reg{{
                 {"--stop", "with --tokens: ids that end generation (included in the output)", "IDS"},
                 {"--json", "print only JSON on stdout: {\"tokens\": [...]} (--tokens) or the parsed messages", ""},
             }),
-            true),
+            true), true),
         0.0f),
     .run = run_generate,
     .details = "A reply cut off by -n/--max-tokens says so on stderr and still exits 0. After generating, one line of\n"
-               "timings (prefill and decode tokens/s) goes to stderr unless -q/--quiet.",
+               "timings (prefill and decode tokens/s) goes to stderr unless -q/--quiet.\n"
+               "--json-schema, --json-object, --tools, --tool-choice and --reasoning-budget decode under a constraint\n"
+               "(docs/structured-output.md): the reply is always well-formed Harmony and, unless cut off by -n, the\n"
+               "final answer (or a tool call's arguments) valid JSON of its schema. They need a text prompt. A schema\n"
+               "the engine refuses exits 2, naming the file and the keyword's path. A tool call goes to stderr\n"
+               "([tool call to functions.NAME] ARGS); --json shows it as the last message, with its recipient.",
 }};
 
 }  // namespace
