@@ -20,6 +20,7 @@
 #include "gptoss/host/kernels.hpp"
 #include "model_loader.hpp"
 #include "synthetic_model.hpp"
+#include "gptoss/tools/presets.hpp"
 
 namespace gptoss::cli {
 namespace {
@@ -134,15 +135,15 @@ int run_bench(const Args& args) {
   if (args.has("synthetic")) {
     if (args.has("model")) throw usage_error("--synthetic and -m/--model exclude each other");
     const std::string name = args.str("synthetic");
-    const auto* preset = std::find_if(std::begin(named_configs), std::end(named_configs),
-                                      [&](const NamedConfig& n) { return name == n.name; });
-    if (preset == std::end(named_configs)) {
+    const auto* preset = std::find_if(std::begin(tools::named_configs), std::end(tools::named_configs),
+                                      [&](const tools::NamedConfig& n) { return name == n.name; });
+    if (preset == std::end(tools::named_configs)) {
       std::string known;
-      for (const auto& n : named_configs) known += std::string(known.empty() ? "" : ", ") + n.name;
+      for (const auto& n : tools::named_configs) known += std::string(known.empty() ? "" : ", ") + n.name;
       throw usage_error("--synthetic: unknown config '" + name + "' (known: " + known + ")");
     }
     make_synthetic = [&, preset] {
-      io::SynthOptions opt;
+      tools::SynthOptions opt;
       opt.seed = 1;
       int shown = -1;
       if (!args.flag("quiet"))

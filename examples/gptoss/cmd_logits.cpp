@@ -1,7 +1,7 @@
 // gptoss logits: the logits at every position of a token sequence, as a float32 .npy file.
 #include <fmt/core.h>
 
-#include "gptoss/io/npy.hpp"
+#include "gptoss/tools/npy.hpp"
 #include "model_loader.hpp"
 
 namespace gptoss::cli {
@@ -13,7 +13,7 @@ int run_logits(const Args& args) {
   auto model = load_model(args);
   auto seq = model->new_sequence(std::min<std::int64_t>(std::int64_t(tokens.size()), model->config().max_context()));
   auto logits = model->prefill(seq, tokens, Logits::all);
-  io::write_npy(out, logits, {std::int64_t(tokens.size()), model->config().vocab_size});
+  tools::write_npy(out, logits, {std::int64_t(tokens.size()), model->config().vocab_size});
   return 0;
 }
 

@@ -6,26 +6,27 @@
 #include <fmt/core.h>
 
 #include "cli.hpp"
-#include "gptoss/io/synth.hpp"
+#include "gptoss/tools/synth.hpp"
+#include "gptoss/tools/presets.hpp"
 
 namespace gptoss::cli {
 namespace {
 
 std::string config_names() {
   std::string s;
-  for (const auto& n : named_configs) s += std::string(s.empty() ? "" : ", ") + n.name;
+  for (const auto& n : tools::named_configs) s += std::string(s.empty() ? "" : ", ") + n.name;
   return s;
 }
 
 int run_synth(const Args& args) {
   const std::string name = args.str("config");
-  const NamedConfig* preset = nullptr;
-  for (const auto& n : named_configs)
+  const tools::NamedConfig* preset = nullptr;
+  for (const auto& n : tools::named_configs)
     if (name == n.name) preset = &n;
   if (!preset) throw usage_error("--config: unknown config '" + name + "' (known: " + config_names() + ")");
   ModelConfig c = preset->config;
   c.num_hidden_layers = args.number_in<int>("layers", c.num_hidden_layers, 1, 1024);
-  io::SynthOptions opt;
+  tools::SynthOptions opt;
   opt.seed = args.number<std::uint64_t>("seed", 1);
   const std::string layout = args.str("layout", "original");
   if (layout == "original") opt.layout = Layout::original;
@@ -42,7 +43,7 @@ int run_synth(const Args& args) {
       last = pct;
     }
   };
-  io::synthesize_checkpoint(c, args.str("out"), opt);
+  tools::synthesize_checkpoint(c, args.str("out"), opt);
   if (tty && !quiet) fmt::print(stderr, "\n");
   fmt::print("wrote {} ({} layout, {} layers, {} parameters) to {}\n", name, layout, c.num_hidden_layers,
              c.parameter_count(), args.str("out"));

@@ -9,7 +9,7 @@
 
 namespace gptoss::cli {
 
-InMemoryCheckpoint::InMemoryCheckpoint(const ModelConfig& config, const io::SynthOptions& options) {
+InMemoryCheckpoint::InMemoryCheckpoint(const ModelConfig& config, const tools::SynthOptions& options) {
   std::string pattern = (std::filesystem::temp_directory_path() / "gptoss-synthetic-XXXXXX").string();
   if (!::mkdtemp(pattern.data())) throw io_error(pattern + ": cannot create a temporary folder: " + std::strerror(errno));
   dir_ = pattern;
@@ -20,9 +20,9 @@ InMemoryCheckpoint::InMemoryCheckpoint(const ModelConfig& config, const io::Synt
     const std::string target = "/proc/self/fd/" + std::to_string(fd_);
     if (::symlink(target.c_str(), (dir_ / "model.safetensors").c_str()) != 0)
       throw io_error((dir_ / "model.safetensors").string() + ": cannot link to the memory file: " + std::strerror(errno));
-    io::SynthOptions opt = options;
+    tools::SynthOptions opt = options;
     opt.layout = Layout::original;  // one file, which the link stands for
-    io::synthesize_checkpoint(config, dir_, opt);
+    tools::synthesize_checkpoint(config, dir_, opt);
   } catch (...) {
     release();
     throw;

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "gptoss/io/checkpoint.hpp"
-#include "gptoss/io/synth.hpp"
+#include "gptoss/tools/synth.hpp"
 
 namespace gptoss::cli {
 
@@ -14,7 +14,7 @@ namespace gptoss::cli {
 // memory once the checkpoint that maps it is gone too.
 class InMemoryCheckpoint {
  public:
-  InMemoryCheckpoint(const ModelConfig& config, const io::SynthOptions& options);
+  InMemoryCheckpoint(const ModelConfig& config, const tools::SynthOptions& options);
   ~InMemoryCheckpoint();
   InMemoryCheckpoint(const InMemoryCheckpoint&) = delete;
   InMemoryCheckpoint& operator=(const InMemoryCheckpoint&) = delete;

@@ -9,6 +9,7 @@
 #include "common/golden.hpp"
 #include "common/run.hpp"
 #include "gptoss/config/model_config.hpp"
+#include "gptoss/tools/presets.hpp"
 
 namespace {
 
@@ -144,9 +145,9 @@ BOOST_AUTO_TEST_CASE(bench_reports_json_and_counts_the_context) {
   BOOST_TEST(report[1]["context"] == 1500);
   // The sliding layers' 8 slots are already full at 8 + 1 tokens of context: only the full layers grow.
   int full_layers = 0;
-  for (int l = 0; l < gptoss::tiny_test.num_hidden_layers; ++l) full_layers += !gptoss::tiny_test.is_sliding(l);
+  for (int l = 0; l < gptoss::tools::tiny_test.num_hidden_layers; ++l) full_layers += !gptoss::tools::tiny_test.is_sliding(l);
   BOOST_TEST(full_layers == 2);
-  const double added = 1500.0 * full_layers * 2 /*keys and values*/ * gptoss::tiny_test.kv_width() * sizeof(float);
+  const double added = 1500.0 * full_layers * 2 /*keys and values*/ * gptoss::tools::tiny_test.kv_width() * sizeof(float);
   BOOST_TEST(report[1]["decode_bytes_per_token"].get<double>() - report[0]["decode_bytes_per_token"].get<double>() == added);
   for (const char* bad : {" --context -1", " --context 200000"})
     BOOST_TEST(test::run_cli(base + bad).exit_code == 2, bad);

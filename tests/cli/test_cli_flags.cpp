@@ -14,6 +14,7 @@
 #include "common/run.hpp"
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/version.hpp"
+#include "gptoss/tools/presets.hpp"
 
 namespace {
 
@@ -123,7 +124,7 @@ BOOST_AUTO_TEST_CASE(short_aliases_match_the_reference) {
 BOOST_AUTO_TEST_CASE(ranges_are_validated_with_clear_messages) {
   const std::string gen = "generate -m " + tiny + " --tokens 1,2 ";
   const std::string bench = "bench -m " + tiny + " -p 8 -n 2 -r 1 ";
-  const long limit = long(gptoss::tiny_test.max_context());
+  const long limit = long(gptoss::tools::tiny_test.max_context());
   const std::vector<std::pair<std::string, std::string>> cases = {
       {gen + "-t 0", "-t/--threads must be between 1 and "},
       {gen + "-t 100000", "-t/--threads must be between 1 and "},

@@ -12,16 +12,18 @@
 #include "common/run.hpp"
 #include "gptoss/model/transformer.hpp"
 #include "synthetic_model.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 
 BOOST_AUTO_TEST_CASE(in_memory_weights_are_those_written_to_disk) {
   ModelConfig c = tiny_test;
   c.num_hidden_layers = 2;
-  io::SynthOptions opt;
+  tools::SynthOptions opt;
   opt.seed = 11;
   test::TempDir dir;
-  io::synthesize_checkpoint(c, dir / "disk", opt);
+  tools::synthesize_checkpoint(c, dir / "disk", opt);
   std::vector<token_id> prompt{5, 6, 7, 8};
   std::filesystem::path memory_dir;
   std::vector<float> from_memory;

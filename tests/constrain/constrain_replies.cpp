@@ -8,11 +8,13 @@
 #include "common/temp_dir.hpp"
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/constrain/constrain.hpp"
-#include "gptoss/generate/structured.hpp"
-#include "gptoss/io/synth.hpp"
+#include "gptoss/constrain/generate.hpp"
+#include "gptoss/tools/synth.hpp"
 #include "gptoss/model/any_model.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 using json = nlohmann::ordered_json;
 
 int main(int argc, char** argv) try {
@@ -24,7 +26,7 @@ int main(int argc, char** argv) try {
   test::TempDir dir;
   ModelConfig cfg = tiny_harmony_test;
   cfg.num_hidden_layers = 1;
-  io::synthesize_checkpoint(cfg, dir.path() / "model");
+  tools::synthesize_checkpoint(cfg, dir.path() / "model");
   auto model = open_model<>(io::Checkpoint::open(dir.path() / "model"));
   auto tok = text::Tokenizer::from_file(std::string(GPTOSS_TEST_DATA) + "/tokenizer/o200k_base.tiktoken");
 

@@ -14,8 +14,10 @@
 #include "gptoss/constrain/constrain.hpp"
 #include "gptoss/generate/generate.hpp"
 #include "gptoss/harmony/parse.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 using namespace gptoss::constrain;
 using test::json;
 

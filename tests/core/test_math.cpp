@@ -16,8 +16,10 @@
 #include "gptoss/ops/rms_norm.hpp"
 #include "gptoss/ops/rope.hpp"
 #include "gptoss/ops/workspace.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 namespace tt = boost::test_tools;
 
 BOOST_AUTO_TEST_CASE(mxfp4_decodes_all_256_bytes) {
@@ -286,7 +288,7 @@ BOOST_AUTO_TEST_CASE(sliding_window_of_128_with_sinks_matches_float64) {
   host_detail::ThreadPool pool(2);
   ops::Workspace ws(pool);
   std::vector<float> q_all, k_all, v_all, heads_all;  // per position, as the op computed them
-  const ops::Trace trace = [&](std::string_view name, int, const float* data, std::int64_t rows, std::int64_t cols) {
+  const Trace trace = [&](std::string_view name, int, const float* data, std::int64_t rows, std::int64_t cols) {
     std::vector<float>* to = name == "q_rope" ? &q_all : name == "k_rope" ? &k_all : name == "v" ? &v_all
                            : name == "attn_heads" ? &heads_all : nullptr;
     if (to) to->insert(to->end(), data, data + rows * cols);

@@ -16,8 +16,10 @@
 #include "gptoss/ops/attention.hpp"
 #include "gptoss/ops/rms_norm.hpp"
 #include "gptoss/ops/rope.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 using cuda_detail::DeviceBuffer;
 
 namespace {

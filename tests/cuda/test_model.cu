@@ -7,11 +7,13 @@
 
 #include "common/golden.hpp"
 #include "cuda/harness.hpp"
-#include "gptoss/cuda/transformer.cuh"
+#include "gptoss/model/transformer_cuda.cuh"
 #include "gptoss/generate/generate.hpp"
 #include "gptoss/model/any_model.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 
 namespace {
 
@@ -21,19 +23,28 @@ const test::Golden& golden() {
 }
 
 template <ModelConfig C>
-Transformer<C, gptoss::cuda> open_cuda(const std::string& layout, std::int64_t max_batch_tokens = 512) {
+Transformer<C, gptoss::backend::cuda> open_cuda(const std::string& layout, std::int64_t max_batch_tokens = 512) {
   CudaOptions o;
-  o.progress = false;
   o.max_batch_tokens = max_batch_tokens;
-  return Transformer<C, gptoss::cuda>(io::Checkpoint::open(test::tiny_dir + "/" + layout), o);
+  return Transformer<C, gptoss::backend::cuda>(io::Checkpoint::open(test::tiny_dir + "/" + layout), o);
 }
 
-Transformer<tiny_test, host>& host_model() {
-  static Transformer<tiny_test, host> m(io::Checkpoint::open(test::tiny_dir + "/original"));
+Transformer<tiny_test, backend::host>& host_model() {
+  static Transformer<tiny_test, backend::host> m(io::Checkpoint::open(test::tiny_dir + "/original"));
   return m;
 }
 
 constexpr double device_vs_host = 2e-5;  // float32 both, different summation orders
+
+template <class F>
+bool throws(F&& f) {
+  try {
+    f();
+  } catch (const input_error&) {
+    return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -48,7 +59,7 @@ CT_CASE(logits_match_reference_and_host) {
       const auto n = std::int64_t(tokens.size());
       auto hs = host_model().new_sequence(n);
       const auto host = host_model().prefill(hs, tokens, Logits::all);
-      for (auto* model : {&compiled, static_cast<Transformer<tiny_test, gptoss::cuda>*>(nullptr)}) {
+      for (auto* model : {&compiled, static_cast<Transformer<tiny_test, gptoss::backend::cuda>*>(nullptr)}) {
         std::vector<float> got;
         if (model) {
           auto s = model->new_sequence(n);
@@ -111,7 +122,7 @@ CT_CASE(greedy_decode_matches_reference_and_host) {
 
     // The argmax on the device gives the same continuation.
     auto s2 = model.new_sequence(64);
-    Transformer<tiny_test, gptoss::cuda>::Step first{s2, prompt};
+    Transformer<tiny_test, gptoss::backend::cuda>::Step first{s2, prompt};
     std::vector<token_id> dev{model.forward_greedy(std::span(&first, 1))[0]};
     while (dev.size() < expect_tokens.size()) dev.push_back(model.decode_greedy(s2, dev.back()));
     CT_CHECK(dev == expect_tokens, std::string(layout) + ": greedy tokens with the argmax on the device");
@@ -156,13 +167,13 @@ CT_CASE(chunked_prefill_decode_and_batches_match_one_pass) {
   const auto alone_a = model.prefill(sa, a, Logits::all);
   const auto alone_b = model.prefill(sb, b, Logits::all);
   auto ta = model.new_sequence(64), tb = model.new_sequence(64);
-  std::vector<Transformer<tiny_test, gptoss::cuda>::Step> steps{{ta, a}, {tb, b}};
+  std::vector<Transformer<tiny_test, gptoss::backend::cuda>::Step> steps{{ta, a}, {tb, b}};
   const auto together = model.forward(steps, Logits::all);
   CT_CHECK(test::max_row_relative_error(together.data(), alone_a.data(), std::int64_t(a.size()), 1000) < 1e-5, "batch a");
   CT_CHECK(test::max_row_relative_error(together.data() + a.size() * 1000, alone_b.data(), std::int64_t(b.size()), 1000) < 1e-5,
            "batch b");
   token_id na = 17, nb = 4;
-  std::vector<Transformer<tiny_test, gptoss::cuda>::Step> next{{ta, std::span(&na, 1)}, {tb, std::span(&nb, 1)}};
+  std::vector<Transformer<tiny_test, gptoss::backend::cuda>::Step> next{{ta, std::span(&na, 1)}, {tb, std::span(&nb, 1)}};
   const auto both = model.forward(next, Logits::last);
   const auto only_a = model.decode(sa, na), only_b = model.decode(sb, nb);
   CT_CHECK(test::max_row_relative_error(both.data(), only_a.data(), 1, 1000) < 1e-5, "decode a in a batch");
@@ -222,19 +233,11 @@ CT_CASE(intermediates_match_reference) {
 CT_CASE(errors_leave_the_sequence_unchanged) {
   auto model = open_cuda<tiny_test>("original");
   auto seq = model.new_sequence(4);
-  auto throws = [](auto&& f) {
-    try {
-      f();
-    } catch (const input_error&) {
-      return true;
-    }
-    return false;
-  };
   std::vector<token_id> bad{1, 2, 1000}, too_long{1, 2, 3, 4, 5}, empty, ok{1, 2};
   CT_CHECK(throws([&] { model.prefill(seq, bad); }), "token outside the vocabulary");
   CT_CHECK(throws([&] { model.prefill(seq, too_long); }), "more tokens than the capacity");
   CT_CHECK(throws([&] { model.prefill(seq, empty); }), "no tokens");
-  std::vector<Transformer<tiny_test, gptoss::cuda>::Step> twice{{seq, ok}, {seq, ok}};
+  std::vector<Transformer<tiny_test, gptoss::backend::cuda>::Step> twice{{seq, ok}, {seq, ok}};
   CT_CHECK(throws([&] { model.forward(twice); }), "the same sequence twice");
   CT_CHECK(throws([&] { model.new_sequence(0); }), "capacity 0");
   CT_CHECK(throws([&] { model.new_sequence(tiny_test.max_context() + 1); }), "capacity past the context");
@@ -252,8 +255,20 @@ CT_CASE(memory_plan_and_any_model) {
   // A sliding layer holds `sliding_window` slots whatever the capacity (as the host's KvCache).
   CT_CHECK(CudaKvCache::bytes_for(tiny_test, 1000) == std::size_t((2 * 1000 + 2 * 8) * 2 * 64 * sizeof(float)), "KV bytes");
 
-  ModelAdapter<Transformer<tiny_test, gptoss::cuda>, true> any(io::Checkpoint::open(test::tiny_dir + "/original"),
-                                                       CudaOptions{.progress = false});
+  // The library prints nothing: the plan and the upload reach the caller's callbacks.
+  const std::uint64_t any_weight_bytes = model.checkpoint().weight_bytes();
+  int plans = 0;
+  std::uint64_t uploaded = 0, upload_total = 0;
+  CudaOptions options;
+  options.on_plan = [&](const CudaMemoryPlan& p) { ++plans, CT_CHECK(p.total() == plan.total(), "the same plan"); };
+  options.on_upload = [&](std::uint64_t done, std::uint64_t total) {
+    CT_CHECK(done > uploaded && done <= total, "upload progress only grows");
+    uploaded = done, upload_total = total;
+  };
+  ModelAdapter<Transformer<tiny_test, gptoss::backend::cuda>, true> any(io::Checkpoint::open(test::tiny_dir + "/original"),
+                                                                        options);
+  CT_CHECK(plans == 1, "on_plan called once, before the upload");
+  CT_CHECK(uploaded == upload_total && upload_total == any_weight_bytes, "the upload reported to its end");
   CT_CHECK(std::string(any.backend()) == "cuda", "backend name");
   const auto tokens = golden().tokens("seq0.tokens");
   auto s = any.new_sequence(64);

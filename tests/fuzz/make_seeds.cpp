@@ -13,8 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gptoss/io/synth.hpp"
+#include "gptoss/tools/synth.hpp"
 #include "gptoss/text/vocab_file.hpp"
+#include "gptoss/tools/presets.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -60,7 +61,7 @@ int main(int argc, char** argv) {
   const fs::path out = argv[1], data = GPTOSS_TEST_DATA;
 
   // Checkpoints: the smallest shape that passes every config check (YaRN included).
-  gptoss::ModelConfig c = gptoss::tiny_test;
+  gptoss::ModelConfig c = gptoss::tools::tiny_test;
   c.num_hidden_layers = 1;
   c.num_experts = c.experts_per_token = 1;
   c.vocab_size = 8;
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
   const fs::path tmp = fs::temp_directory_path() / "gptoss-make-seeds";
   for (auto layout : {gptoss::Layout::original, gptoss::Layout::huggingface}) {
     fs::remove_all(tmp);
-    gptoss::io::synthesize_checkpoint(c, tmp, {.layout = layout});
+    gptoss::tools::synthesize_checkpoint(c, tmp, {.layout = layout});
     const std::string name = gptoss::layout_name(layout);
     const std::string config = read(tmp / "config.json"), weights = read(tmp / "model.safetensors");
     write(out / "safetensors" / name, weights);

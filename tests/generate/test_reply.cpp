@@ -5,8 +5,10 @@
 
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/generate/reply.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 
 namespace {
 

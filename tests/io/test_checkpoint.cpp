@@ -9,8 +9,10 @@
 #include "gptoss/io/checkpoint.hpp"
 #include "gptoss/io/safetensors_writer.hpp"
 #include "gptoss/model/transformer.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 namespace fs = std::filesystem;
 
 namespace {

@@ -4,7 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "common/temp_dir.hpp"
-#include "gptoss/io/npy.hpp"
+#include "gptoss/tools/npy.hpp"
 #include "gptoss/io/safetensors.hpp"
 #include "gptoss/io/safetensors_writer.hpp"
 
@@ -96,7 +96,7 @@ BOOST_AUTO_TEST_CASE(writer_output_reads_back) {
 BOOST_AUTO_TEST_CASE(npy_header_is_numpy_format_1) {
   test::TempDir dir;
   std::vector<float> v{1.0f, -2.5f, 3.0f, 4.0f, 5.0f, 6.0f};
-  io::write_npy(dir / "a.npy", v, {2, 3});
+  tools::write_npy(dir / "a.npy", v, {2, 3});
   const std::string bytes = test::read_file(dir / "a.npy");
   BOOST_TEST(bytes.substr(0, 8) == std::string("\x93NUMPY\x01\x00", 8));
   const std::size_t header_len = std::uint8_t(bytes[8]) | (std::uint8_t(bytes[9]) << 8);

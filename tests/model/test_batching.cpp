@@ -14,8 +14,10 @@
 #include "gptoss/core/huge_page_allocator.hpp"
 #include "gptoss/model/any_model.hpp"
 #include "gptoss/model/transformer.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 
 // Counts the heap allocations of this program while `counting` is set: every replaceable form of
 // operator new (plain, array, aligned, nothrow) counts, since the library allocates in several of

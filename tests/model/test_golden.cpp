@@ -12,8 +12,10 @@
 #include "gptoss/generate/generate.hpp"
 #include "gptoss/host/cpu_features.hpp"
 #include "gptoss/model/transformer.hpp"
+#include "gptoss/tools/presets.hpp"
 
 using namespace gptoss;
+using namespace gptoss::tools;
 
 namespace {
 

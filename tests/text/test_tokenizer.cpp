@@ -376,7 +376,16 @@ BOOST_AUTO_TEST_CASE(default_vocabulary) {
   ::setenv("GPTOSS_VOCAB", "/nonexistent/vocab.tiktoken", 1);
   BOOST_CHECK_THROW(Tokenizer::load_default(), gptoss::io_error);
   ::unsetenv("GPTOSS_VOCAB");
-  BOOST_CHECK_NO_THROW(Tokenizer::load_default());  // finds the source tree's copy
+  // Not installed, the library looks only where an install puts the vocabulary (never into the
+  // source tree's test data), and says where it looked.
+  try {
+    Tokenizer::load_default();
+    BOOST_FAIL("a vocabulary was found outside the install paths");
+  } catch (const gptoss::io_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("share/gptoss/o200k_base.tiktoken") != std::string::npos, what);
+    BOOST_TEST(what.find("tests/data") == std::string::npos, what);
+  }
 }
 
 namespace {

@@ -70,42 +70,11 @@ inline constexpr ModelConfig gpt_oss_120b = [] {
   return c;
 }();
 
-// The shape of the bundled test checkpoint (tests/data/tiny): hidden, intermediate and q widths
-// all differ, so a transposed matrix cannot go unnoticed.
-inline constexpr ModelConfig tiny_test = [] {
-  ModelConfig c = gpt_oss_20b;
-  c.num_hidden_layers = 4;
-  c.num_experts = 8;
-  c.vocab_size = 1000;
-  c.hidden_size = 160;
-  c.intermediate_size = 96;
-  c.head_dim = 32;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.sliding_window = 8;
-  return c;
-}();
-
-// The tiny shape with the real o200k_harmony vocabulary, for end-to-end tests of text and chat.
-inline constexpr ModelConfig tiny_harmony_test = [] {
-  ModelConfig c = tiny_test;
-  c.vocab_size = gpt_oss_20b.vocab_size;
-  return c;
-}();
-
 // Any shape, taken from the checkpoint's config.json when it is loaded.
 inline constexpr ModelConfig dynamic_config{};
 
 static_assert(gpt_oss_20b.qkv_width() == 5120);
 static_assert(gpt_oss_20b.parameter_count() == 20'914'757'184);
 static_assert(gpt_oss_120b.parameter_count() == 116'829'156'672);
-
-// Named presets, for tools that choose a shape by name (`gptoss synth --config NAME`).
-struct NamedConfig {
-  const char* name;
-  ModelConfig config;
-};
-inline constexpr NamedConfig named_configs[] = {
-    {"gpt-oss-20b", gpt_oss_20b}, {"gpt-oss-120b", gpt_oss_120b}, {"tiny", tiny_test}, {"tiny-harmony", tiny_harmony_test}};
 
 }  // namespace gptoss

@@ -8,10 +8,10 @@
 #include <string>
 
 #include "gptoss/config/model_config.hpp"
+#include "gptoss/config/sequence_limits.hpp"
 #include "gptoss/core/error.hpp"
 #include "gptoss/core/hd.hpp"
 #include "gptoss/cuda/memory.cuh"
-#include "gptoss/model/kv_cache.hpp"
 
 namespace gptoss {
 namespace cuda_detail {
@@ -52,9 +52,7 @@ struct KvLayout {
 class CudaKvCache {
  public:
   CudaKvCache(const ModelConfig& c, std::int64_t capacity) : layout_(cuda_detail::KvLayout::of(c)), capacity_(capacity) {
-    if (capacity < 1 || capacity > c.max_context())
-      throw input_error("sequence capacity " + std::to_string(capacity) + " is outside [1, " +
-                        std::to_string(c.max_context()) + "], the model's context");
+    check_capacity(c, capacity);
     const std::size_t need = bytes_for(c, capacity);
     const auto mem = cuda_detail::memory_info();
     if (need > mem.free)

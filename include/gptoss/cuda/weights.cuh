@@ -3,20 +3,21 @@
 // (Bf16Matrix, Mxfp4Experts, ...) pointing at device memory. q, k and v of either checkpoint
 // layout are placed one after the other, so the QKV projection is one product.
 #pragma once
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/core/tensor.hpp"
 #include "gptoss/cuda/memory.cuh"
-#include "gptoss/model/weights.hpp"
+#include "gptoss/io/weights.hpp"
 
 namespace gptoss::cuda_detail {
+
+// Told the bytes uploaded so far, of the total.
+using UploadProgress = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
 struct DeviceLayer {
   Bf16Vector attn_norm;
@@ -43,8 +44,8 @@ class DeviceWeights {
     return plan.bytes;
   }
 
-  // Uploads every tensor; progress goes to stderr (a running percentage on a terminal).
-  DeviceWeights(const Weights& w, const ModelConfig& c, bool progress, cudaStream_t stream) {
+  // Uploads every tensor, telling `progress` (when given) the bytes copied so far.
+  DeviceWeights(const Weights& w, const ModelConfig& c, const UploadProgress& progress, cudaStream_t stream) {
     Plan plan;
     layout(w, c, plan, nullptr);
     arena_ = DeviceBuffer<std::uint8_t>(plan.bytes);
@@ -127,11 +128,11 @@ class DeviceWeights {
     p.bytes = (p.bytes + 255) / 256 * 256;
   }
 
-  // Copies in pieces of at most 64 MiB, reporting progress between them.
-  static void upload(const Plan& plan, bool progress, cudaStream_t stream) {
+  // Copies in pieces of at most 64 MiB, reporting progress (each whole percent) between them.
+  static void upload(const Plan& plan, const UploadProgress& progress, cudaStream_t stream) {
     constexpr std::size_t piece = std::size_t(64) << 20;
-    const bool tty = progress && isatty(fileno(stderr));
-    std::size_t done = 0;
+    std::size_t total = 0, done = 0;
+    for (const Copy& c : plan.copies) total += c.bytes;  // the arena's alignment padding is not copied
     int shown = -1;
     for (const Copy& c : plan.copies) {
       for (std::size_t off = 0; off < c.bytes; off += piece) {
@@ -139,17 +140,15 @@ class DeviceWeights {
         GPTOSS_CUDA_CHECK(cudaMemcpyAsync(c.dst + off, static_cast<const std::uint8_t*>(c.src) + off, n,
                                           cudaMemcpyHostToDevice, stream));
         done += n;
-        const int pct = int(100.0 * double(done) / double(plan.bytes));
-        if (tty && pct != shown) {
-          GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream));  // the bar shows bytes really copied
-          std::fprintf(stderr, "\rgptoss: uploading weights %3d%% (%.2f / %.2f GiB)", pct, gib(done), gib(plan.bytes));
+        const int pct = int(100.0 * double(done) / double(total));
+        if (progress && pct != shown) {
+          GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream));  // the count is of bytes really copied
+          progress(done, total);
           shown = pct;
         }
       }
     }
     GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream));
-    if (tty) std::fprintf(stderr, "\n");
-    else if (progress) std::fprintf(stderr, "gptoss: uploaded %.2f GiB of weights\n", gib(plan.bytes));
   }
 
   DeviceBuffer<std::uint8_t> arena_;

@@ -49,7 +49,7 @@ class AnyModel : public ForwardConveniences<AnyModel, AnySequence> {
   virtual AnySequence new_sequence(std::int64_t capacity) = 0;
   virtual void forward(std::span<const Step> steps, Logits which, std::span<float> out) = 0;
   virtual void decode_top_k(AnySequence& seq, token_id token, std::span<Candidate> best) = 0;
-  virtual void set_trace(ops::Trace trace) = 0;
+  virtual void set_trace(Trace trace) = 0;
 };
 
 // Wraps any model type with the Transformer interface (host or CUDA) as an AnyModel.
@@ -74,7 +74,7 @@ class ModelAdapter final : public AnyModel {
   void decode_top_k(AnySequence& seq, token_id token, std::span<Candidate> best) override {
     model_.decode_top_k(state_of(seq).seq, token, best);
   }
-  void set_trace(ops::Trace trace) override { model_.set_trace(std::move(trace)); }
+  void set_trace(Trace trace) override { model_.set_trace(std::move(trace)); }
 
  private:
   struct State;
@@ -103,10 +103,10 @@ std::unique_ptr<AnyModel> open_model(io::Checkpoint ckpt, HostOptions options = 
   std::unique_ptr<AnyModel> model;
   auto try_config = [&]<ModelConfig C>() {
     if (!model && ckpt.config() == C)
-      model = std::make_unique<ModelAdapter<Transformer<C, host>, true>>(std::move(ckpt), options);
+      model = std::make_unique<ModelAdapter<Transformer<C, backend::host>, true>>(std::move(ckpt), options);
   };
   (try_config.template operator()<Configs>(), ...);
-  if (!model) model = std::make_unique<ModelAdapter<Transformer<dynamic_config, host>, false>>(std::move(ckpt), options);
+  if (!model) model = std::make_unique<ModelAdapter<Transformer<dynamic_config, backend::host>, false>>(std::move(ckpt), options);
   return model;
 }
 

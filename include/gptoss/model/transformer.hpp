@@ -1,6 +1,6 @@
 // Transformer<Config, Backend>: the whole gpt-oss model (spec 3). Config is a ModelConfig value
 // (gpt_oss_20b, gpt_oss_120b, a user's own, or dynamic_config to take the shape from the
-// checkpoint); Backend is gptoss::host here (gptoss::cuda in gptoss/cuda/).
+// checkpoint); Backend is backend::host here (backend::cuda in model/transformer_cuda.cuh).
 //
 //   auto model = gptoss::Transformer<gptoss::gpt_oss_20b>(gptoss::io::Checkpoint::open(dir));
 //   auto seq = model.new_sequence(4096);
@@ -21,9 +21,9 @@
 #include "gptoss/host/kernels.hpp"
 #include "gptoss/host/thread_pool.hpp"
 #include "gptoss/io/checkpoint.hpp"
-#include "gptoss/model/kv_cache.hpp"
+#include "gptoss/host/kv_cache.hpp"
 #include "gptoss/model/steps.hpp"
-#include "gptoss/model/weights.hpp"
+#include "gptoss/io/weights.hpp"
 #include "gptoss/ops/attention.hpp"
 #include "gptoss/ops/moe.hpp"
 #include "gptoss/ops/rms_norm.hpp"
@@ -40,11 +40,11 @@ struct HostOptions {
   std::int64_t max_batch_tokens = 512;  // longer prompts are run in chunks of this many tokens
 };
 
-template <ModelConfig Config = dynamic_config, class Backend = host>
+template <ModelConfig Config = dynamic_config, class Backend = backend::host>
 class Transformer;
 
 template <ModelConfig Config>
-class Transformer<Config, host> : public ForwardConveniences<Transformer<Config, host>, KvCache> {
+class Transformer<Config, backend::host> : public ForwardConveniences<Transformer<Config, backend::host>, KvCache> {
  public:
   using SlidingAttention = ops::Attention<Config.is_dynamic() ? ops::runtime_window : Config.sliding_window>;
   using FullAttention = ops::Attention<ops::full_window>;
@@ -101,7 +101,7 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
   // Receives intermediate activations of later calls (embedding, attn_norm, q, k, v, q_rope, k_rope,
   // attn_heads, attn_residual, mlp_norm, router_logits, expert_indices, expert_weights,
   // mlp_residual, final_norm). An empty function turns tracing off.
-  void set_trace(ops::Trace trace) {
+  void set_trace(Trace trace) {
     trace_ = std::move(trace);
     ws_->tracer = trace_ ? &trace_ : nullptr;
   }
@@ -234,7 +234,7 @@ class Transformer<Config, host> : public ForwardConveniences<Transformer<Config,
   std::vector<std::int64_t> out_row_;
   std::vector<token_id> tokens_;
   std::vector<TopK> worker_top_;
-  ops::Trace trace_;
+  Trace trace_;
 };
 
 }  // namespace gptoss

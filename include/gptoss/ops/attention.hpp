@@ -15,8 +15,8 @@
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/core/math.hpp"
 #include "gptoss/host/kernels.hpp"
-#include "gptoss/model/kv_cache.hpp"
-#include "gptoss/model/weights.hpp"
+#include "gptoss/host/kv_cache.hpp"
+#include "gptoss/io/weights.hpp"
 #include "gptoss/ops/rope.hpp"
 #include "gptoss/ops/workspace.hpp"
 

@@ -10,7 +10,7 @@
 #include "gptoss/config/model_config.hpp"
 #include "gptoss/core/math.hpp"
 #include "gptoss/host/kernels.hpp"
-#include "gptoss/model/weights.hpp"
+#include "gptoss/io/weights.hpp"
 #include "gptoss/ops/workspace.hpp"
 
 namespace gptoss::ops {

@@ -7,9 +7,10 @@
 #include <string_view>
 #include <vector>
 
+#include "gptoss/core/trace.hpp"
 #include "gptoss/host/kernels.hpp"
 #include "gptoss/host/thread_pool.hpp"
-#include "gptoss/model/kv_cache.hpp"
+#include "gptoss/host/kv_cache.hpp"
 
 namespace gptoss::ops {
 
@@ -19,9 +20,6 @@ struct Segment {
   KvCache* cache;
   std::int64_t offset, length;
 };
-
-// Receives intermediate values: name, layer (-1 outside blocks), data [rows, cols] row-major.
-using Trace = std::function<void(std::string_view, int, const float*, std::int64_t, std::int64_t)>;
 
 struct Workspace {
   explicit Workspace(host_detail::ThreadPool& p) : pool(p), scratch(p.size()) {}

@@ -38,8 +38,8 @@ class Tokenizer {
 
   // The first of: the file $GPTOSS_VOCAB; o200k_base.tiktoken in the data directory
   // GPTOSS_VOCAB_DIR (a compile definition, if set); in <prefix>/share/gptoss next to an installed
-  // program (<exe dir>/../share/gptoss) or installed headers; in the source tree's
-  // tests/data/tokenizer. Throws io_error listing the places it looked.
+  // program (<exe dir>/../share/gptoss) or next to the installed headers. Throws io_error listing
+  // the places it looked.
   static Tokenizer load_default() {
     if (const char* env = std::getenv("GPTOSS_VOCAB"); env && *env) return from_file(env);
     std::vector<std::filesystem::path> candidates;
@@ -49,13 +49,10 @@ class Tokenizer {
     std::error_code ec;
     auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share/gptoss/o200k_base.tiktoken");
-    // This header is <root>/include/gptoss/text/tokenizer.hpp, installed or in the source tree
-    // (usable only when the compiler saw it by an absolute path).
-    if (const std::filesystem::path header(__FILE__); header.is_absolute()) {
-      const auto root = header.parent_path().parent_path().parent_path().parent_path();
-      candidates.push_back(root / "share/gptoss/o200k_base.tiktoken");
-      candidates.push_back(root / "tests/data/tokenizer/o200k_base.tiktoken");
-    }
+    // Installed, this header is <prefix>/include/gptoss/text/tokenizer.hpp (usable only when the
+    // compiler saw it by an absolute path).
+    if (const std::filesystem::path header(__FILE__); header.is_absolute())
+      candidates.push_back(header.parent_path().parent_path().parent_path().parent_path() / "share/gptoss/o200k_base.tiktoken");
     std::string tried;
     for (const auto& c : candidates) {
       if (std::filesystem::is_regular_file(c, ec)) return from_file(c);

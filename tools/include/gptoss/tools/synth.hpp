@@ -1,7 +1,7 @@
 // Random checkpoints of any shape, in either layout, so that the real 20B and 120B shapes can be
-// tested and benchmarked without downloading weights. Values have the scale of trained weights:
-// linear weights of standard deviation ~0.02, norm gains near 1, MXFP4 blocks with scales near
-// 2^-7. The same seed gives the same bytes.
+// tested and benchmarked without downloading weights (a tool for tests and benchmarks, not part of
+// the library). Values have the scale of trained weights: linear weights of standard deviation
+// ~0.02, norm gains near 1, MXFP4 blocks with scales near 2^-7. The same seed gives the same bytes.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -17,7 +17,9 @@
 #include "gptoss/io/layout.hpp"
 #include "gptoss/io/safetensors_writer.hpp"
 
-namespace gptoss::io {
+namespace gptoss::tools {
+
+using io::DType, io::Param, io::TensorSpec, io::tensor_name, io::write_safetensors;
 
 namespace synth_detail {
 
@@ -147,4 +149,4 @@ inline void synthesize_checkpoint(const ModelConfig& c, const std::filesystem::p
   if (!cfg.flush()) throw io_error((dir / "config.json").string() + ": write failed");
 }
 
-}  // namespace gptoss::io
+}  // namespace gptoss::tools

@@ -1,19 +1,20 @@
-// Transformer<Config, cuda>: the whole gpt-oss model on one NVIDIA GPU, with the host Transformer's
+// Transformer<Config, backend::cuda>: the whole gpt-oss model on one NVIDIA GPU, with the host Transformer's
 // API (see model/transformer.hpp). Compile with nvcc.
 //
-//   auto model = gptoss::Transformer<gptoss::gpt_oss_20b, gptoss::cuda>(gptoss::io::Checkpoint::open(dir));
+//   auto model = gptoss::Transformer<gptoss::gpt_oss_20b, gptoss::backend::cuda>(gptoss::io::Checkpoint::open(dir));
 //   auto seq = model.new_sequence(4096);          // KV cache in device memory
 //   auto logits = model.prefill(seq, prompt);     // logits of the last prompt token, on the host
 //   token_id next = model.decode_greedy(seq, t);  // or the argmax computed on the device
 //
 // The device memory needed (weights in stored form, workspace, and the KV cache of one sequence of
-// CudaOptions::context tokens) is computed and printed before anything is allocated; a device with
-// too little gets a cuda_error saying what to reduce.
+// CudaOptions::context tokens) is computed before anything is allocated (CudaOptions::on_plan sees
+// it); a device with too little gets a cuda_error saying what to reduce.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,20 +29,35 @@
 
 namespace gptoss {
 
-struct CudaOptions {
-  int device = 0;
-  std::int64_t max_batch_tokens = 512;  // longer prompts run in chunks of this many tokens
-  std::int64_t context = 0;             // tokens of KV cache to plan memory for; 0: min(4096, model context)
-  bool progress = true;                 // memory plan and upload progress on stderr
-};
-
 // Device memory a model takes, in bytes, computed before allocating.
 struct CudaMemoryPlan {
+  int device = 0;
   std::size_t weights = 0, workspace = 0, kv_cache = 0;
   std::int64_t context = 0;
   std::size_t free = 0, device_total = 0;
   std::string device_name;
   std::size_t total() const { return weights + workspace + kv_cache; }
+  // "weights 12.80 GiB + workspace 0.10 GiB + KV cache for 4096 tokens 0.19 GiB = 13.09 GiB"
+  std::string summary() const {
+    return "weights " + gib_text(weights) + " GiB + workspace " + gib_text(workspace) + " GiB + KV cache for " +
+           std::to_string(context) + " tokens " + gib_text(kv_cache) + " GiB = " + gib_text(total()) + " GiB";
+  }
+  static std::string gib_text(std::size_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", cuda_detail::gib(bytes));
+    return buf;
+  }
+};
+
+struct CudaOptions {
+  int device = 0;
+  std::int64_t max_batch_tokens = 512;  // longer prompts run in chunks of this many tokens
+  std::int64_t context = 0;             // tokens of KV cache to plan memory for; 0: min(4096, model context)
+  // The library prints nothing: a program that shows progress passes these. on_plan is called
+  // once the memory plan is made, before anything is allocated; on_upload as the weights are
+  // copied to the device (bytes done, of total).
+  std::function<void(const CudaMemoryPlan&)> on_plan;
+  std::function<void(std::uint64_t done, std::uint64_t total)> on_upload;
 };
 
 namespace cuda_detail {
@@ -96,7 +112,7 @@ inline void check_device_shape(const ModelConfig& c) {
 }  // namespace cuda_detail
 
 template <ModelConfig Config>
-class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config, cuda>, CudaKvCache> {
+class Transformer<Config, backend::cuda> : public ForwardConveniences<Transformer<Config, backend::cuda>, CudaKvCache> {
  public:
   using Sequence = CudaKvCache;
   using Step = StepOf<CudaKvCache>;
@@ -126,23 +142,19 @@ class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config,
     plan_.workspace = sizes.bytes(c);
     plan_.kv_cache = CudaKvCache::bytes_for(c, plan_.context);
     const MemoryInfo mem = memory_info();
+    plan_.device = options_.device;
     plan_.free = mem.free, plan_.device_total = mem.total;
     plan_.device_name = device_name(options_.device);
-    const std::string summary = "weights " + fixed(gib(plan_.weights)) + " GiB + workspace " +
-                                fixed(gib(plan_.workspace)) + " GiB + KV cache for " + std::to_string(plan_.context) +
-                                " tokens " + fixed(gib(plan_.kv_cache)) + " GiB = " + fixed(gib(plan_.total())) + " GiB";
-    if (options_.progress)
-      std::fprintf(stderr, "gptoss: CUDA device %d (%s, %s GiB free of %s): %s\n", options_.device,
-                   plan_.device_name.c_str(), fixed(gib(mem.free)).c_str(), fixed(gib(mem.total)).c_str(), summary.c_str());
+    if (options_.on_plan) options_.on_plan(plan_);
     if (plan_.total() > mem.free)
       throw cuda_error("not enough device memory on CUDA device " + std::to_string(options_.device) + " (" +
-                       plan_.device_name + "): " + summary + " needed, " + fixed(gib(mem.free)) +
+                       plan_.device_name + "): " + plan_.summary() + " needed, " + CudaMemoryPlan::gib_text(mem.free) +
                        " GiB free. Reduce the context (KV cache: " +
-                       fixed(gib(CudaKvCache::bytes_for(c, 1000))) + " GiB per 1000 tokens) or max_batch_tokens, "
-                       "or use a smaller model or a larger GPU");
+                       CudaMemoryPlan::gib_text(CudaKvCache::bytes_for(c, 1000)) +
+                       " GiB per 1000 tokens) or max_batch_tokens, or use a smaller model or a larger GPU");
 
     stream_ = std::make_unique<Stream>();
-    weights_ = std::make_unique<DeviceWeights>(host, c, options_.progress, stream_->get());
+    weights_ = std::make_unique<DeviceWeights>(host, c, options_.on_upload, stream_->get());
     allocate(sizes);
   }
 
@@ -185,7 +197,7 @@ class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config,
   // attn_norm, q, k, v, q_rope, k_rope, attn_heads, attn_residual, mlp_norm, router_logits,
   // expert_indices, expert_weights, mlp_residual, final_norm). Tracing copies each one to the host
   // and waits for it: for tests and debugging only.
-  void set_trace(ops::Trace trace) { trace_ = std::move(trace); }
+  void set_trace(Trace trace) { trace_ = std::move(trace); }
 
  private:
   struct Segment {
@@ -194,12 +206,6 @@ class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config,
     std::int64_t offset;   // first batch row
     std::int64_t out_row;  // first logits row it writes, or -1
   };
-
-  static std::string fixed(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f", v);
-    return buf;
-  }
 
   void allocate(const cuda_detail::WorkspaceSizes& s) {
     using namespace cuda_detail;
@@ -412,7 +418,7 @@ class Transformer<Config, cuda> : public ForwardConveniences<Transformer<Config,
   std::vector<Segment> segments_;
   std::vector<std::int64_t> selected_out_;
   std::vector<float> trace_buf_;
-  ops::Trace trace_;
+  Trace trace_;
 };
 
 }  // namespace gptoss

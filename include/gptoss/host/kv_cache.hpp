@@ -1,4 +1,4 @@
-// The key/value cache of one sequence. Keys are stored after RoPE. Full-attention layers keep
+// The key/value cache of one sequence on the host. Keys are stored after RoPE. Full-attention layers keep
 // every position; sliding layers keep a ring of `sliding_window` slots (position p in slot p % W),
 // all a sliding layer can ever look at. A layer's keys are laid out by key/value head, then slot:
 // one head's keys lie one after another, so that attention streams them.
@@ -8,17 +8,10 @@
 #include <vector>
 
 #include "gptoss/config/model_config.hpp"
-#include "gptoss/core/error.hpp"
+#include "gptoss/config/sequence_limits.hpp"
 #include "gptoss/core/huge_page_allocator.hpp"
 
 namespace gptoss {
-
-// Fails, before any work is done, if a sequence of `length` tokens cannot take n more.
-inline void check_kv_room(std::int64_t length, std::int64_t capacity, std::int64_t n) {
-  if (n > capacity - length)
-    throw input_error("sequence of " + std::to_string(length) + " tokens cannot take " + std::to_string(n) +
-                      " more: its capacity is " + std::to_string(capacity) + " tokens");
-}
 
 class KvCache {
  public:
@@ -26,9 +19,7 @@ class KvCache {
   // decoding never allocates.
   KvCache(const ModelConfig& c, std::int64_t capacity)
       : capacity_(capacity), width_(c.kv_width()), head_dim_(c.head_dim) {
-    if (capacity < 1 || capacity > c.max_context())
-      throw input_error("sequence capacity " + std::to_string(capacity) + " is outside [1, " +
-                        std::to_string(c.max_context()) + "], the model's context");
+    check_capacity(c, capacity);
     for (int l = 0; l < c.num_hidden_layers; ++l) {
       std::int64_t slots = c.is_sliding(l) ? std::min<std::int64_t>(c.sliding_window, capacity) : capacity;
       layers_.push_back({slots, c.is_sliding(l), Rows(slots * width_), Rows(slots * width_)});

@@ -1,4 +1,4 @@
-// Writing NumPy .npy files (format version 1.0), for logits and other float arrays.
+// Writing NumPy .npy files (format version 1.0), for logits and other float arrays (`gptoss logits`).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -9,7 +9,7 @@
 
 #include "gptoss/core/error.hpp"
 
-namespace gptoss::io {
+namespace gptoss::tools {
 
 inline void write_npy(const std::filesystem::path& path, std::span<const float> data, std::vector<std::int64_t> shape) {
   std::string dims;
@@ -29,4 +29,4 @@ inline void write_npy(const std::filesystem::path& path, std::span<const float> 
   if (!out.flush()) throw io_error(path.string() + ": write failed");
 }
 
-}  // namespace gptoss::io
+}  // namespace gptoss::tools
