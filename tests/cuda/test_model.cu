@@ -1,7 +1,9 @@
 // The whole CUDA model: against the reference's golden logits and intermediates (tests/data/tiny),
 // against the host backend's logits, greedy continuations identical to the reference's and the
 // host's, chunked prefill and batches of sequences equal to one pass, and the host's input errors.
+#include <cstring>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -244,6 +246,38 @@ CT_CASE(errors_leave_the_sequence_unchanged) {
   CT_CHECK(seq.length() == 0, "length unchanged");
   model.prefill(seq, ok);
   CT_CHECK(seq.length() == 2, "then it still works");
+}
+
+// A decode step recorded as a CUDA graph and replayed computes what the same step run directly
+// does, bit for bit, and the reference's logits; recording runs nothing, and the replay writes the
+// KV cache as the direct step does.
+CT_CASE(decode_step_captured_as_a_graph) {
+  auto model = open_cuda<tiny_test>("original");
+  const auto tokens = golden().tokens("seq0.tokens");
+  const auto expect = golden().floats("seq0.logits_fp32");
+  const std::int64_t n = std::int64_t(tokens.size()), V = tiny_test.vocab_size;
+  const std::span<const token_id> prefix(tokens.data(), std::size_t(n - 2));
+  auto graphed = model.new_sequence(n), direct = model.new_sequence(n);
+  model.prefill(graphed, prefix);
+  model.prefill(direct, prefix);
+
+  auto graph = model.capture_decode(graphed, tokens[std::size_t(n - 2)]);
+  CT_CHECK(graphed.length() == n - 2, "recording runs nothing");
+  std::vector<float> replayed(static_cast<std::size_t>(V));
+  model.replay(graph, replayed);
+  CT_CHECK(graphed.length() == n - 1, "the replay appended its token");
+  const std::vector<float> plain = model.decode(direct, tokens[std::size_t(n - 2)]);
+  CT_CHECK(std::memcmp(replayed.data(), plain.data(), sizeof(float) * std::size_t(V)) == 0,
+           "replayed logits equal the direct step's bit for bit");
+  const double err = test::max_row_relative_error(replayed.data(), expect.data() + (n - 2) * V, 1, V);
+  CT_CHECK(err < test::logits_tolerance, "replayed logits vs reference: " + std::to_string(err));
+  CT_CHECK(throws([&] { model.replay(graph, replayed); }), "a graph replays only at the length it was recorded for");
+
+  // The next step reads the keys and values the replay stored.
+  const auto after_graph = model.decode(graphed, tokens[std::size_t(n - 1)]);
+  const auto after_direct = model.decode(direct, tokens[std::size_t(n - 1)]);
+  CT_CHECK(std::memcmp(after_graph.data(), after_direct.data(), sizeof(float) * std::size_t(V)) == 0,
+           "the step after the replay equals the one after the direct step");
 }
 
 CT_CASE(memory_plan_and_any_model) {

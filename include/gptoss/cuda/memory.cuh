@@ -177,6 +177,40 @@ class Event {
   cudaEvent_t e_ = nullptr;
 };
 
+// Owns an executable CUDA graph: work recorded once from a stream and launched again as a whole.
+class GraphExec {
+ public:
+  GraphExec() = default;
+  // Ends the capture running on `s` and instantiates what it recorded.
+  static GraphExec end_capture(cudaStream_t s) {
+    cudaGraph_t graph = nullptr;
+    GPTOSS_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    GraphExec g;
+    const cudaError_t made = cudaGraphInstantiate(&g.exec_, graph, 0);
+    cudaGraphDestroy(graph);
+    GPTOSS_CUDA_CHECK(made);
+    return g;
+  }
+  GraphExec(GraphExec&& o) noexcept : exec_(std::exchange(o.exec_, nullptr)) {}
+  GraphExec& operator=(GraphExec&& o) noexcept {
+    if (this != &o) {
+      if (exec_) cudaGraphExecDestroy(exec_);
+      exec_ = std::exchange(o.exec_, nullptr);
+    }
+    return *this;
+  }
+  GraphExec(const GraphExec&) = delete;
+  GraphExec& operator=(const GraphExec&) = delete;
+  ~GraphExec() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+  }
+  void launch(cudaStream_t s) const { GPTOSS_CUDA_CHECK(cudaGraphLaunch(exec_, s)); }
+  explicit operator bool() const { return exec_ != nullptr; }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 // The current device's memory bandwidth in GB/s, as a device-to-device copy of `bytes` moves it
 // (bytes read plus bytes written, the best of a few copies): the ceiling of memory-bound kernels.
 inline double measure_copy_bandwidth(std::size_t bytes = std::size_t(1) << 30) {

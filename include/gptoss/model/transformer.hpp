@@ -22,6 +22,8 @@
 #include "gptoss/host/thread_pool.hpp"
 #include "gptoss/io/checkpoint.hpp"
 #include "gptoss/host/kv_cache.hpp"
+#include "gptoss/model/forward_pass.hpp"
+#include "gptoss/model/step_plan.hpp"
 #include "gptoss/model/steps.hpp"
 #include "gptoss/io/weights.hpp"
 #include "gptoss/ops/attention.hpp"
@@ -107,95 +109,84 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
   }
 
  private:
-  // select: the last token's candidates go to worker_top_ instead of logits to `out`.
-  void run(std::span<const Step> steps, Logits which, std::span<float> out, bool select = false) {
-    if (steps.empty()) return;
+  template <class Blocks>
+  friend void forward_pass(Blocks&, const ModelConfig&, const PlannedChunk&);
 
-    // Run in chunks of at most max_batch_tokens tokens; a long step spans several chunks.
-    std::vector<ops::Segment>& segments = segments_;
-    std::vector<std::int64_t>& out_row = out_row_;  // per segment: first logits row it writes, or -1
-    segments.clear(), out_row.clear();
-    std::int64_t budget = options_.max_batch_tokens, row = 0;
-    for (const Step& st : steps) {
-      const std::int64_t n = std::int64_t(st.tokens.size());
-      for (std::int64_t done = 0; done < n;) {
-        if (budget == 0) {
-          run_chunk(steps, segments, out_row, which, out, select);
-          segments.clear(), out_row.clear();
-          budget = options_.max_batch_tokens;
-        }
-        const std::int64_t take = std::min(budget, n - done);
-        segments.push_back({&st.sequence, done, take});  // offset fixed up in run_chunk
-        chunk_tokens_.push_back(st.tokens.subspan(std::size_t(done), std::size_t(take)));
-        const bool last_piece = done + take == n;
-        out_row.push_back(which == Logits::all ? row + done : (last_piece ? row : -1));
-        done += take;
-        budget -= take;
-      }
-      row += which == Logits::all ? n : 1;
+  // Plans the call, then runs it chunk by chunk through the forward pass. select: the last
+  // token's candidates go to worker_top_ instead of logits to `out`.
+  void run(std::span<const Step> steps, Logits which, std::span<float> out, bool select = false) {
+    step_plan_.make(steps, which, options_.max_batch_tokens);
+    out_ = out, select_ = select;
+    for (const PlannedChunk& chunk : step_plan_.chunks()) {
+      ops::Workspace& ws = *ws_;
+      segments_.clear();
+      for (const PlannedSegment& s : step_plan_.segments(chunk))
+        segments_.push_back({&steps[s.step].sequence, s.offset, s.length});
+      const auto positions = step_plan_.positions(chunk);
+      const auto segment_of = step_plan_.segment_of(chunk);
+      ws.tokens = chunk.rows;
+      ws.position.assign(positions.begin(), positions.end());
+      ws.segment_of.assign(segment_of.begin(), segment_of.end());
+      forward_pass(*this, config(), chunk);
+      for (ops::Segment& s : segments_) s.cache->advance(s.length);
     }
-    run_chunk(steps, segments, out_row, which, out, select);
   }
 
-  // Runs one chunk: segments[i] takes chunk_tokens_[i]; segment offsets are assigned here.
-  void run_chunk(std::span<const Step>, std::vector<ops::Segment>& segments, const std::vector<std::int64_t>& out_row,
-                 Logits which, std::span<float> out, bool select) {
+  // The blocks of the forward pass (model/forward_pass.hpp) on the host.
+  void embed(const PlannedChunk& chunk) {
+    const int H = config().hidden_size;
+    ops::Workspace& ws = *ws_;
+    float* x = ws.buffer(ws.x, chunk.rows * H);
+    const auto tokens = step_plan_.tokens(chunk);
+    for (std::int64_t t = 0; t < chunk.rows; ++t) host_detail::widen_row(weights_.embedding.row(tokens[t]), H, x + t * H);
+    ws.trace("embedding", -1, x, chunk.rows, H);
+  }
+
+  void attention_block(int layer, bool sliding, const PlannedChunk& chunk) {
+    const ModelConfig& c = config();
+    const LayerWeights& lw = weights_.layers[layer];
+    ops::Workspace& ws = *ws_;
+    const std::int64_t n = chunk.rows * c.hidden_size;
+    float *x = ws.x.data(), *xn = ws.buffer(ws.x_norm, n), *delta = ws.buffer(ws.delta, n);
+    ops::rms_norm_rows(x, chunk.rows, lw.attn.norm, xn);
+    ws.trace("attn_norm", layer, xn, chunk.rows, c.hidden_size);
+    if (sliding) SlidingAttention::forward(c, layer, lw.attn, *rope_, xn, segments_, ws, delta);
+    else FullAttention::forward(c, layer, lw.attn, *rope_, xn, segments_, ws, delta);
+    for (std::int64_t i = 0; i < n; ++i) x[i] += delta[i];
+    ws.trace("attn_residual", layer, x, chunk.rows, c.hidden_size);
+  }
+
+  void moe_block(int layer, const PlannedChunk& chunk) {
+    const ModelConfig& c = config();
+    const LayerWeights& lw = weights_.layers[layer];
+    ops::Workspace& ws = *ws_;
+    const std::int64_t n = chunk.rows * c.hidden_size;
+    float *x = ws.x.data(), *xn = ws.buffer(ws.x_norm, n), *delta = ws.buffer(ws.delta, n);
+    ops::rms_norm_rows(x, chunk.rows, lw.mlp.norm, xn);
+    ws.trace("mlp_norm", layer, xn, chunk.rows, c.hidden_size);
+    MoE::forward(c, layer, lw.mlp, xn, ws, delta);
+    for (std::int64_t i = 0; i < n; ++i) x[i] += delta[i];
+    ws.trace("mlp_residual", layer, x, chunk.rows, c.hidden_size);
+  }
+
+  // Final norm and unembedding, only for the rows the caller asked for.
+  void unembed(const PlannedChunk& chunk) {
     const ModelConfig& c = config();
     const int H = c.hidden_size;
-    ops::Workspace& ws = *ws_;
-    std::int64_t T = 0;
-    for (auto& s : segments) s.offset = (T += s.length) - s.length;
-    ws.tokens = T;
-    ws.position.resize(std::size_t(T));
-    ws.segment_of.resize(std::size_t(T));
-    std::vector<token_id>& tokens = tokens_;
-    tokens.clear();
-    for (std::size_t i = 0; i < segments.size(); ++i)
-      for (std::int64_t j = 0; j < segments[i].length; ++j) {
-        ws.position[segments[i].offset + j] = segments[i].cache->length() + j;
-        ws.segment_of[segments[i].offset + j] = int(i);
-        tokens.push_back(chunk_tokens_[i][j]);
-      }
-    chunk_tokens_.clear();
-
-    float* x = ws.buffer(ws.x, T * H);
-    float* xn = ws.buffer(ws.x_norm, T * H);
-    float* delta = ws.buffer(ws.delta, T * H);
-    for (std::int64_t t = 0; t < T; ++t) host_detail::widen_row(weights_.embedding.row(tokens[t]), H, x + t * H);
-    ws.trace("embedding", -1, x, T, H);
-
-    for (int l = 0; l < c.num_hidden_layers; ++l) {
-      const LayerWeights& lw = weights_.layers[l];
-      ops::rms_norm_rows(x, T, lw.attn.norm, xn);
-      ws.trace("attn_norm", l, xn, T, H);
-      if (c.is_sliding(l)) SlidingAttention::forward(c, l, lw.attn, *rope_, xn, segments, ws, delta);
-      else FullAttention::forward(c, l, lw.attn, *rope_, xn, segments, ws, delta);
-      for (std::int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
-      ws.trace("attn_residual", l, x, T, H);
-
-      ops::rms_norm_rows(x, T, lw.mlp.norm, xn);
-      ws.trace("mlp_norm", l, xn, T, H);
-      MoE::forward(c, l, lw.mlp, xn, ws, delta);
-      for (std::int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
-      ws.trace("mlp_residual", l, x, T, H);
-    }
-    for (auto& s : segments) s.cache->advance(s.length);
-
-    // Final norm and unembedding, only for the rows the caller asked for.
-    ops::rms_norm_rows(x, T, weights_.norm, xn);
-    ws.trace("final_norm", -1, xn, T, H);
     const std::int64_t V = c.vocab_size;
-    for (std::size_t i = 0; i < segments.size(); ++i) {
-      if (out_row[i] < 0) continue;
-      const auto& s = segments[i];
-      if (select) {
-        select_top_k(xn + (s.offset + s.length - 1) * H);
+    ops::Workspace& ws = *ws_;
+    float* xn = ws.buffer(ws.x_norm, chunk.rows * H);
+    ops::rms_norm_rows(ws.x.data(), chunk.rows, weights_.norm, xn);
+    ws.trace("final_norm", -1, xn, chunk.rows, H);
+    for (const PlannedSegment& s : step_plan_.segments(chunk)) {
+      if (s.first_out == s.length) continue;
+      const float* rows = xn + (s.offset + s.first_out) * H;
+      if (select_) {
+        select_top_k(rows);  // the one last token of a decode step
         continue;
       }
-      const std::int64_t first = which == Logits::all ? s.offset : s.offset + s.length - 1;
-      const std::int64_t n = which == Logits::all ? s.length : 1;
-      host_detail::matmul(host_detail::Bf16Rows{weights_.unembedding}, nullptr, xn + first * H, H, int(n),
-                          out.data() + out_row[i] * V, V, *pool_, ws.scratch);
+      host_detail::matmul(host_detail::Bf16Rows{weights_.unembedding}, nullptr, rows, H, int(s.length - s.first_out),
+                          out_.data() + s.out_row * V, V, *pool_, ws.scratch);
     }
   }
 
@@ -229,11 +220,12 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
   Weights weights_;
   std::unique_ptr<ops::Rope> rope_;
   // Reused by every call, so that decoding does not allocate.
-  std::vector<std::span<const token_id>> chunk_tokens_;
-  std::vector<ops::Segment> segments_;
-  std::vector<std::int64_t> out_row_;
-  std::vector<token_id> tokens_;
+  StepPlan step_plan_;
+  std::vector<ops::Segment> segments_;  // the running chunk's, for the attention operator
   std::vector<TopK> worker_top_;
+  // Where the running call's logits go.
+  std::span<float> out_;
+  bool select_ = false;
   Trace trace_;
 };
 

@@ -25,6 +25,8 @@
 #include "gptoss/cuda/kv_cache.cuh"
 #include "gptoss/cuda/memory.cuh"
 #include "gptoss/cuda/weights.cuh"
+#include "gptoss/model/forward_pass.hpp"
+#include "gptoss/model/step_plan.hpp"
 #include "gptoss/model/transformer.hpp"
 
 namespace gptoss {
@@ -193,6 +195,62 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
     return forward_greedy(std::span<const Step>(&step, 1))[0];
   }
 
+  // A decode step recorded as a CUDA graph: its hundred-odd launches replayed as one. A graph is
+  // bound to its sequence, its token, and the sequence's length when it was recorded (the
+  // attention's launch shape still depends on the context length).
+  class DecodeGraph {
+    friend class Transformer;
+    cuda_detail::GraphExec exec_;
+    CudaKvCache* seq_ = nullptr;
+    token_id token_ = 0;
+    std::int64_t length_ = 0;
+  };
+
+  // Records, without running it, the step that appends `token` to `seq` and computes the next
+  // logits: the step as forward() runs it, with no allocation and no synchronization inside.
+  DecodeGraph capture_decode(CudaKvCache& seq, token_id token) {
+    if (trace_) throw input_error("a traced step cannot be captured as a CUDA graph: tracing waits for the device");
+    const Step step{seq, std::span<const token_id>(&token, 1)};
+    const std::span<const Step> steps(&step, 1);
+    const std::int64_t V = config().vocab_size;
+    check_steps(config(), steps, Logits::last, std::size_t(V));
+    GPTOSS_CUDA_CHECK(cudaSetDevice(options_.device));
+    if (!h_logits_.get()) h_logits_ = cuda_detail::PinnedBuffer<float>(std::size_t(V));
+    step_plan_.make(steps, Logits::last, options_.max_batch_tokens);
+    stage(steps, step_plan_.chunks()[0], /*greedy=*/false);
+    const cudaStream_t s = stream_->get();
+    GPTOSS_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    try {
+      enqueue(step_plan_.chunks()[0], /*staged_logits=*/true, nullptr);
+    } catch (...) {
+      cudaGraph_t partial = nullptr;
+      cudaStreamEndCapture(s, &partial);
+      if (partial) cudaGraphDestroy(partial);
+      throw;
+    }
+    DecodeGraph g;
+    g.exec_ = cuda_detail::GraphExec::end_capture(s);
+    g.seq_ = &seq, g.token_ = token, g.length_ = seq.length();
+    return g;
+  }
+
+  // Runs a recorded step: appends its token to its sequence and writes the next logits.
+  void replay(DecodeGraph& g, std::span<float> logits) {
+    if (!g.exec_) throw input_error("this decode graph holds no recorded step");
+    if (g.seq_->length() != g.length_)
+      throw input_error("the decode graph was recorded for a sequence of " + std::to_string(g.length_) +
+                        " tokens; it now holds " + std::to_string(g.seq_->length()));
+    const Step step{*g.seq_, std::span<const token_id>(&g.token_, 1)};
+    const std::span<const Step> steps(&step, 1);
+    check_steps(config(), steps, Logits::last, logits.size());
+    GPTOSS_CUDA_CHECK(cudaSetDevice(options_.device));
+    // The pinned buffers the graph copies from may hold another call's data by now.
+    step_plan_.make(steps, Logits::last, options_.max_batch_tokens);
+    stage(steps, step_plan_.chunks()[0], /*greedy=*/false);
+    g.exec_.launch(stream_->get());
+    finish(steps, step_plan_.chunks()[0], logits.data(), nullptr, /*staged_logits=*/true);
+  }
+
   // Receives intermediate activations of later calls, under the host's names (embedding,
   // attn_norm, q, k, v, q_rope, k_rope, attn_heads, attn_residual, mlp_norm, router_logits,
   // expert_indices, expert_weights, mlp_residual, final_norm). Tracing copies each one to the host
@@ -200,12 +258,8 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   void set_trace(Trace trace) { trace_ = std::move(trace); }
 
  private:
-  struct Segment {
-    CudaKvCache* seq;
-    std::span<const token_id> tokens;
-    std::int64_t offset;   // first batch row
-    std::int64_t out_row;  // first logits row it writes, or -1
-  };
+  template <class Blocks>
+  friend void forward_pass(Blocks&, const ModelConfig&, const PlannedChunk&);
 
   void allocate(const cuda_detail::WorkspaceSizes& s) {
     using namespace cuda_detail;
@@ -241,143 +295,168 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
     GPTOSS_CUDA_CHECK(cudaMemcpy(inv_freq_.get(), inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice));
   }
 
-  // Splits the steps into chunks of at most max_batch_tokens tokens, as the host does.
+  // Plans the call, then runs it chunk by chunk: stage() writes a chunk's metadata to pinned
+  // memory on the host; enqueue() puts the chunk's whole step on the stream (copies in, the forward
+  // pass, results out) with no allocation and no synchronization, so that it can be captured as a
+  // CUDA graph; finish() waits for it and hands the results over.
   void run(std::span<const Step> steps, Logits which, float* out, token_id* ids) {
     if (steps.empty()) return;
     GPTOSS_CUDA_CHECK(cudaSetDevice(options_.device));
-    segments_.clear();
-    std::int64_t budget = options_.max_batch_tokens, row = 0, batch = 0;
-    for (const Step& st : steps) {
-      const std::int64_t n = std::int64_t(st.tokens.size());
-      for (std::int64_t done = 0; done < n;) {
-        if (budget == 0) {
-          run_chunk(which, out, ids);
-          segments_.clear();
-          budget = options_.max_batch_tokens;
-          batch = 0;
-        }
-        const std::int64_t take = std::min(budget, n - done);
-        const bool last_piece = done + take == n;
-        segments_.push_back({&st.sequence, st.tokens.subspan(std::size_t(done), std::size_t(take)), batch,
-                             which == Logits::all ? row + done : (last_piece ? row : -1)});
-        done += take;
-        budget -= take;
-        batch += take;
-      }
-      row += which == Logits::all ? n : 1;
+    step_plan_.make(steps, which, options_.max_batch_tokens);
+    for (const PlannedChunk& chunk : step_plan_.chunks()) {
+      stage(steps, chunk, ids != nullptr);
+      enqueue(chunk, /*staged_logits=*/false, out);
+      finish(steps, chunk, out, ids, /*staged_logits=*/false);
     }
-    run_chunk(which, out, ids);
-    segments_.clear();
   }
 
-  void run_chunk(Logits which, float* out, token_id* ids) {
+  void stage(std::span<const Step> steps, const PlannedChunk& chunk, bool greedy) {
+    const auto tokens = step_plan_.tokens(chunk);
+    const auto positions = step_plan_.positions(chunk);
+    const auto segment_of = step_plan_.segment_of(chunk);
+    const auto segments = step_plan_.segments(chunk);
+    for (std::int64_t t = 0; t < chunk.rows; ++t) {
+      const PlannedSegment& seg = segments[std::size_t(segment_of[t])];
+      const CudaKvCache& seq = steps[seg.step].sequence;
+      h_tokens_[std::size_t(t)] = tokens[t];
+      h_meta_[std::size_t(t)] = {positions[t], seg.start, seg.start + seg.length, seg.offset, seq.data(), seq.capacity()};
+    }
+    selected_out_.clear();
+    for (const PlannedSegment& seg : segments)
+      for (std::int64_t j = seg.first_out; j < seg.length; ++j) {
+        h_rows_[selected_out_.size()] = int(seg.offset + j);
+        selected_out_.push_back(seg.out_row + (j - seg.first_out));
+      }
+    greedy_ = greedy;
+    max_position_ = step_plan_.max_position(chunk);
+  }
+
+  // out: where logits go (pageable host memory; device-to-pageable copies wait for the stream),
+  // unless staged_logits, when they go to pinned memory for finish() to copy (a captured graph
+  // cannot copy to pageable memory).
+  void enqueue(const PlannedChunk& chunk, bool staged_logits, float* out) {
+    const cudaStream_t s = stream_->get();
+    const std::int64_t T = chunk.rows, R = std::int64_t(selected_out_.size());
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), h_tokens_.get(), std::size_t(T) * sizeof(token_id), cudaMemcpyHostToDevice, s));
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), h_meta_.get(), std::size_t(T) * sizeof(cuda_detail::TokenMeta), cudaMemcpyHostToDevice, s));
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(rows_.get(), h_rows_.get(), std::size_t(R) * sizeof(int), cudaMemcpyHostToDevice, s));
+    logits_to_ = staged_logits ? h_logits_.get() : out;
+    staged_logits_ = staged_logits;
+    forward_pass(*this, config(), chunk);
+  }
+
+  void finish(std::span<const Step> steps, const PlannedChunk& chunk, float* out, token_id* ids, bool staged_logits) {
+    stream_->synchronize();  // also reports faults of any kernel above
+    const std::int64_t R = std::int64_t(selected_out_.size()), V = config().vocab_size;
+    if (ids)
+      for (std::int64_t r = 0; r < R; ++r) ids[selected_out_[std::size_t(r)]] = h_ids_[std::size_t(r)];
+    else if (staged_logits)
+      for (std::int64_t r = 0; r < R; ++r)
+        std::copy_n(h_logits_.get() + r * V, V, out + selected_out_[std::size_t(r)] * V);
+    for (const PlannedSegment& seg : step_plan_.segments(chunk)) steps[seg.step].sequence.advance(seg.length);
+  }
+
+  // The blocks of the forward pass (model/forward_pass.hpp) on the device.
+  void embed(const PlannedChunk& chunk) {
+    const int H = config().hidden_size;
+    cuda_detail::embedding(weights_->embedding.data, H, tokens_.get(), chunk.rows, x_.get(), stream_->get());
+    trace("embedding", -1, x_.get(), chunk.rows, H);
+  }
+
+  void attention_block(int l, bool sliding, const PlannedChunk& chunk) {
     using namespace cuda_detail;
     const ModelConfig& c = config();
-    const int H = c.hidden_size, I = c.intermediate_size, D = c.head_dim, Hq = c.num_attention_heads;
+    const int H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads;
     const int Hkv = c.num_key_value_heads, Q = c.q_width(), KV = c.kv_width(), QKV = c.qkv_width();
-    const int E = c.num_experts, K = c.experts_per_token;
-    const std::int64_t V = c.vocab_size;
+    const std::int64_t T = chunk.rows;
     const cudaStream_t s = stream_->get();
-
-    // Per-token metadata and the rows whose logits are wanted, staged in pinned memory.
-    std::int64_t T = 0, max_pos = 0;
-    selected_out_.clear();
-    for (const Segment& seg : segments_) {
-      const std::int64_t start = seg.seq->length(), n = std::int64_t(seg.tokens.size());
-      for (std::int64_t j = 0; j < n; ++j, ++T) {
-        h_tokens_[std::size_t(T)] = seg.tokens[std::size_t(j)];
-        h_meta_[std::size_t(T)] = {start + j, start, start + n, seg.offset, seg.seq->data(), seg.seq->capacity()};
-        max_pos = std::max(max_pos, start + j);
-      }
-      if (seg.out_row < 0) continue;
-      const std::int64_t first = which == Logits::all ? 0 : n - 1;
-      for (std::int64_t j = first; j < n; ++j) {
-        h_rows_[selected_out_.size()] = int(seg.offset + j);
-        selected_out_.push_back(seg.out_row + (j - first));
-      }
-    }
-    const std::int64_t R = std::int64_t(selected_out_.size());
-    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), h_tokens_.get(), std::size_t(T) * sizeof(token_id), cudaMemcpyHostToDevice, s));
-    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), h_meta_.get(), std::size_t(T) * sizeof(TokenMeta), cudaMemcpyHostToDevice, s));
-    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(rows_.get(), h_rows_.get(), std::size_t(R) * sizeof(int), cudaMemcpyHostToDevice, s));
-
-    const DeviceWeights& w = *weights_;
-    float* x = x_.get();
-    float* xn = xn_.get();
-    float* qkv = qkv_.get();
-    embedding(w.embedding.data, H, tokens_.get(), T, x, s);
-    trace("embedding", -1, x, T, H);
+    const DeviceLayer& lw = weights_->layer(l);
+    float *x = x_.get(), *xn = xn_.get(), *qkv = qkv_.get();
+    rms_norm(x, nullptr, T, lw.attn_norm.data, H, xn, s);
+    trace("attn_norm", l, xn, T, H);
+    linear_bf16(lw.qkv, lw.qkv_bias.data, xn, H, T, qkv, QKV, false, s);
+    trace("q", l, qkv, T, Q, QKV, 0);
+    trace("k", l, qkv, T, KV, QKV, Q);
+    trace("v", l, qkv, T, KV, QKV, Q + KV);
+    rope(qkv, QKV, meta_.get(), T, inv_freq_.get(), c.yarn(), Hq, Hkv, s);
+    trace("q_rope", l, qkv, T, Q, QKV, 0);
+    trace("k_rope", l, qkv, T, KV, QKV, Q);
 
     const KvLayout kv = KvLayout::of(c);
-    for (int l = 0; l < c.num_hidden_layers; ++l) {
-      const DeviceLayer& lw = w.layer(l);
-      rms_norm(x, nullptr, T, lw.attn_norm.data, H, xn, s);
-      trace("attn_norm", l, xn, T, H);
-      linear_bf16(lw.qkv, lw.qkv_bias.data, xn, H, T, qkv, QKV, false, s);
-      trace("q", l, qkv, T, Q, QKV, 0);
-      trace("k", l, qkv, T, KV, QKV, Q);
-      trace("v", l, qkv, T, KV, QKV, Q + KV);
-      rope(qkv, QKV, meta_.get(), T, inv_freq_.get(), c.yarn(), Hq, Hkv, s);
-      trace("q_rope", l, qkv, T, Q, QKV, 0);
-      trace("k_rope", l, qkv, T, KV, QKV, Q);
+    const std::int64_t max_keys =
+        sliding ? std::min<std::int64_t>(c.sliding_window, max_position_ + 1) : max_position_ + 1;
+    AttentionArgs a{};
+    a.qkv = qkv, a.qkv_width = QKV, a.q_width = Q, a.kv_width = KV, a.head_dim = D, a.q_heads = Hq;
+    a.group = c.heads_per_kv(), a.layer = l, a.window = sliding ? c.sliding_window : 0;
+    a.scale = 1.0f / std::sqrt(float(D)), a.kv = kv, a.meta = meta_.get(), a.partial = partial_.get();
+    a.splits = attention_splits(max_keys, T, Hq, sizes_.partial_slots);
+    attention(a, T, max_keys, lw.sinks.data, o_.get(), s);
+    trace("attn_heads", l, o_.get(), T, Q);
+    kv_store(qkv, QKV, Q, KV, kv, l, meta_.get(), T, s);
+    linear_bf16(lw.out, lw.out_bias.data, o_.get(), Q, T, x, H, true, s);
+    trace("attn_residual", l, x, T, H);
+  }
 
-      const bool sliding = c.is_sliding(l);
-      const std::int64_t max_keys = sliding ? std::min<std::int64_t>(c.sliding_window, max_pos + 1) : max_pos + 1;
-      AttentionArgs a{};
-      a.qkv = qkv, a.qkv_width = QKV, a.q_width = Q, a.kv_width = KV, a.head_dim = D, a.q_heads = Hq;
-      a.group = c.heads_per_kv(), a.layer = l, a.window = sliding ? c.sliding_window : 0;
-      a.scale = 1.0f / std::sqrt(float(D)), a.kv = kv, a.meta = meta_.get(), a.partial = partial_.get();
-      a.splits = attention_splits(max_keys, T, Hq, sizes_.partial_slots);
-      attention(a, T, max_keys, lw.sinks.data, o_.get(), s);
-      trace("attn_heads", l, o_.get(), T, Q);
-      kv_store(qkv, QKV, Q, KV, kv, l, meta_.get(), T, s);
-      linear_bf16(lw.out, lw.out_bias.data, o_.get(), Q, T, x, H, true, s);
-      trace("attn_residual", l, x, T, H);
+  void moe_block(int l, const PlannedChunk& chunk) {
+    using namespace cuda_detail;
+    const ModelConfig& c = config();
+    const int H = c.hidden_size, I = c.intermediate_size, E = c.num_experts, K = c.experts_per_token;
+    const std::int64_t T = chunk.rows;
+    const cudaStream_t s = stream_->get();
+    const DeviceLayer& lw = weights_->layer(l);
+    float *x = x_.get(), *xn = xn_.get();
+    rms_norm(x, nullptr, T, lw.mlp_norm.data, H, xn, s);
+    trace("mlp_norm", l, xn, T, H);
+    linear_bf16(lw.gate, lw.gate_bias.data, xn, H, T, router_.get(), E, false, s);
+    trace("router_logits", l, router_.get(), T, E);
+    route(router_.get(), T, E, K, chosen_.get(), route_w_.get(), s);
+    if (trace_) trace_indices(l, T, K);
+    trace("expert_weights", l, route_w_.get(), T, K);
+    const ExpertArgs ea{.x_norm = xn, .H = H, .I = I, .E = E, .K = K, .chosen = chosen_.get(), .weights = route_w_.get(),
+                        .w1 = lw.mlp1, .w2 = lw.mlp2, .b1 = lw.mlp1_bias, .b2 = lw.mlp2_bias, .limit = c.swiglu_limit,
+                        .act = act_.get(), .y = expert_out_.get(),
+                        .groups = {groups_.get(), groups_.get() + E, groups_.get() + 2 * E}};
+    expert_mlp(ea, T, x, s);
+    trace("mlp_residual", l, x, T, H);
+  }
 
-      rms_norm(x, nullptr, T, lw.mlp_norm.data, H, xn, s);
-      trace("mlp_norm", l, xn, T, H);
-      linear_bf16(lw.gate, lw.gate_bias.data, xn, H, T, router_.get(), E, false, s);
-      trace("router_logits", l, router_.get(), T, E);
-      route(router_.get(), T, E, K, chosen_.get(), route_w_.get(), s);
-      if (trace_) trace_indices(l, T, K);
-      trace("expert_weights", l, route_w_.get(), T, K);
-      const ExpertArgs ea{.x_norm = xn, .H = H, .I = I, .E = E, .K = K, .chosen = chosen_.get(), .weights = route_w_.get(),
-                          .w1 = lw.mlp1, .w2 = lw.mlp2, .b1 = lw.mlp1_bias, .b2 = lw.mlp2_bias, .limit = c.swiglu_limit,
-                          .act = act_.get(), .y = expert_out_.get(),
-                          .groups = {groups_.get(), groups_.get() + E, groups_.get() + 2 * E}};
-      expert_mlp(ea, T, x, s);
-      trace("mlp_residual", l, x, T, H);
-    }
-
+  // Final norm of the wanted rows only, then the unembedding a group of rows at a time: their
+  // argmax, or their logits.
+  void unembed(const PlannedChunk& chunk) {
+    using namespace cuda_detail;
+    const ModelConfig& c = config();
+    const int H = c.hidden_size;
+    const std::int64_t T = chunk.rows, V = c.vocab_size, R = std::int64_t(selected_out_.size());
+    const cudaStream_t s = stream_->get();
     if (trace_) {
-      rms_norm(x, nullptr, T, w.norm.data, H, xn, s);
-      trace("final_norm", -1, xn, T, H);
+      rms_norm(x_.get(), nullptr, T, weights_->norm.data, H, xn_.get(), s);
+      trace("final_norm", -1, xn_.get(), T, H);
     }
-    // Final norm of the wanted rows only, then the unembedding a group of rows at a time.
     float* sel = selected_.get();
-    rms_norm(x, rows_.get(), R, w.norm.data, H, sel, s);
+    rms_norm(x_.get(), rows_.get(), R, weights_->norm.data, H, sel, s);
     for (std::int64_t g0 = 0; g0 < R; g0 += sizes_.logit_rows) {
       const std::int64_t n = std::min(sizes_.logit_rows, R - g0);
-      linear_bf16(w.unembedding, nullptr, sel + g0 * H, H, n, logits_.get(), V, false, s);
-      if (ids) {
+      linear_bf16(weights_->unembedding, nullptr, sel + g0 * H, H, n, logits_.get(), V, false, s);
+      if (greedy_) {
         argmax(logits_.get(), n, int(V), ids_.get() + g0, s);
         continue;
       }
-      // Runs of consecutive output rows go back in one copy (device-to-pageable copies wait).
+      if (staged_logits_) {
+        GPTOSS_CUDA_CHECK(cudaMemcpyAsync(logits_to_ + g0 * V, logits_.get(), std::size_t(n * V) * sizeof(float),
+                                          cudaMemcpyDeviceToHost, s));
+        continue;
+      }
+      // Runs of consecutive output rows go back in one copy.
       for (std::int64_t i = 0; i < n;) {
         std::int64_t j = i + 1;
         while (j < n && selected_out_[std::size_t(g0 + j)] == selected_out_[std::size_t(g0 + i)] + (j - i)) ++j;
-        GPTOSS_CUDA_CHECK(cudaMemcpyAsync(out + selected_out_[std::size_t(g0 + i)] * V, logits_.get() + i * V,
+        GPTOSS_CUDA_CHECK(cudaMemcpyAsync(logits_to_ + selected_out_[std::size_t(g0 + i)] * V, logits_.get() + i * V,
                                           std::size_t((j - i) * V) * sizeof(float), cudaMemcpyDeviceToHost, s));
         i = j;
       }
     }
-    if (ids && R > 0)
+    if (greedy_ && R > 0)
       GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_ids_.get(), ids_.get(), std::size_t(R) * sizeof(token_id), cudaMemcpyDeviceToHost, s));
-    stream_->synchronize();  // also reports faults of any kernel above
-    if (ids)
-      for (std::int64_t r = 0; r < R; ++r) ids[selected_out_[std::size_t(r)]] = h_ids_[std::size_t(r)];
-    for (const Segment& seg : segments_) seg.seq->advance(std::int64_t(seg.tokens.size()));
   }
 
   // Copies [rows, cols] (row stride `stride`, from column col0) to the host and hands it to the trace.
@@ -415,8 +494,13 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   cuda_detail::PinnedBuffer<token_id> h_tokens_, h_ids_;
   cuda_detail::PinnedBuffer<int> h_rows_;
   cuda_detail::PinnedBuffer<cuda_detail::TokenMeta> h_meta_;
-  std::vector<Segment> segments_;
-  std::vector<std::int64_t> selected_out_;
+  // Reused by every call: planning and staging a decode step does not allocate.
+  StepPlan step_plan_;
+  std::vector<std::int64_t> selected_out_;  // per wanted row of the running chunk: its logits row
+  cuda_detail::PinnedBuffer<float> h_logits_;  // logits of a captured step, one decode row
+  std::int64_t max_position_ = 0;
+  bool greedy_ = false, staged_logits_ = false;
+  float* logits_to_ = nullptr;
   std::vector<float> trace_buf_;
   Trace trace_;
 };
