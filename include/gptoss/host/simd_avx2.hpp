@@ -183,10 +183,13 @@ GPTOSS_AVX2 inline float gemv_mxfp4_row(const std::uint8_t* q, const std::uint8_
       acc0 = pair_dot(table, q + b * mxfp4::block_bytes, xa + b * mxfp4::block_elems, scale[i], acc0);
   }
   float y = hsum(_mm256_add_ps(acc0, acc1));
-  if (b < nb) {  // the odd last block, laid out as split_pairs: the scalar kernel's layout
-    float last = 0.0f;
-    scalar::gemv_mxfp4(q + b * mxfp4::block_bytes, s + b, 1, mxfp4::block_elems, xa + b * mxfp4::block_elems, &last);
-    y += last;
+  if (b < nb) {  // the odd last block, laid out as split_pairs: summed unscaled, then times the scale
+    const std::uint8_t* qb = q + b * mxfp4::block_bytes;
+    const float* xb = xa + b * mxfp4::block_elems;
+    float part = 0.0f;
+    for (int j = 0; j < mxfp4::block_bytes; ++j)
+      part += mxfp4::e2m1_value(qb[j] & 15) * xb[j] + mxfp4::e2m1_value(qb[j] >> 4) * xb[16 + j];
+    y += part * mxfp4::e8m0_value(s[b]);
   }
   return y;
 }
