@@ -193,8 +193,8 @@ GPTOSS_AVX512 inline void widen_bf16(const bf16* w, std::int64_t n, float* out) 
 // MXFP4 decoded as mxfp4_block gives it), so that gemm_rows repeats the GEMV's arithmetic for
 // every row and token: 4 rows x 3 tokens x the 2 accumulators of each product are 24 registers,
 // fed by 4 weight and 3 activation loads per 16 columns. The accumulators are kept in `state`
-// between a row's tiles (stores and loads are exact). Measured on a shared Sapphire Rapids-class
-// core (BM_gemm_mxfp4, one expert's MLP1 for 64 tokens): tiles of 256 columns (32 KB, in L1)
+// between a row's tiles (stores and loads are exact). Measured on a shared KVM Xeon (family 6
+// model 167, one core; BM_gemm_mxfp4, one expert's MLP1 for 64 tokens): tiles of 256 columns
 // ~89 GFLOP/s, 512 ~94, 1024 ~102, all 2880 ~89; the column-major tiles these replaced, whose
 // order differed from the GEMV's, ~143 in the same runs.
 inline constexpr int tile_cols = 1024;
