@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -212,13 +213,12 @@ SIMD_CASE(gemv_mxfp4_matches_scalar) {
         auto q = rnd.bytes(std::size_t(rows) * cols / 2);
         auto s = rnd.scales(std::size_t(rows) * blocks);
         auto x = rnd.floats(std::size_t(cols));
-        std::vector<float> xs(static_cast<std::size_t>(cols)), w(static_cast<std::size_t>(rows) * cols), scale(static_cast<std::size_t>(rows));
+        std::vector<float> w(static_cast<std::size_t>(rows) * cols), scale(static_cast<std::size_t>(rows));
         std::vector<float> xa(static_cast<std::size_t>(cols) + 1, nan_value);
-        split_pairs(x.data(), cols, xs.data());
         kernels_for(isa).arrange_mxfp4(x.data(), cols, xa.data());
         BOOST_TEST(std::isnan(xa[std::size_t(cols)]));
         std::vector<float> want(static_cast<std::size_t>(rows)), got(static_cast<std::size_t>(rows) + 1, nan_value);
-        scalar::gemv_mxfp4(q.data(), s.data(), rows, cols, xs.data(), want.data());
+        scalar::gemv_mxfp4(q.data(), s.data(), rows, cols, x.data(), want.data());
         kernels_for(isa).gemv_mxfp4(q.data(), s.data(), rows, cols, xa.data(), got.data());
         mxfp4::decode_row(q.data(), s.data(), std::size_t(rows) * cols, w.data());
         for (int r = 0; r < rows; ++r)
@@ -257,9 +257,8 @@ BOOST_AUTO_TEST_CASE(the_scalar_mxfp4_gemv_is_the_decoded_product) {
   auto q = rnd.bytes(rows * cols / 2);
   auto s = rnd.scales(rows * cols / 32);
   auto x = rnd.floats(cols);
-  std::vector<float> xs(cols), w(rows * cols), y(rows, nan_value);
-  split_pairs(x.data(), cols, xs.data());
-  scalar::gemv_mxfp4(q.data(), s.data(), rows, cols, xs.data(), y.data());
+  std::vector<float> w(rows * cols), y(rows, nan_value);
+  scalar::gemv_mxfp4(q.data(), s.data(), rows, cols, x.data(), y.data());
   mxfp4::decode_row(q.data(), s.data(), rows * cols, w.data());
   for (int r = 0; r < rows; ++r) {
     double want = 0.0, scale = 0.0;
@@ -283,10 +282,11 @@ namespace {
 
 // Expanding a prefill tile in each instruction set's layout: every value bit for bit as
 // to_float or decode_row gives it, and nothing written past tile_rows x cols.
-void check_tile(const Kernels& k, const std::vector<float>& tile, const std::vector<float>& want, int rows, int cols) {
+void check_tile(const Kernels& k, TileLayout layout, const std::vector<float>& tile, const std::vector<float>& want,
+                int rows, int cols) {
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) {
-      const float got = tile[std::size_t(tile_offset(k.tile_layout, cols, r, c))], w = want[std::size_t(r) * cols + c];
+      const float got = tile[std::size_t(tile_offset(layout, cols, r, c))], w = want[std::size_t(r) * cols + c];
       BOOST_REQUIRE_MESSAGE(bits_of_float(got) == bits_of_float(w),
                             isa_name(k.isa) << " rows " << rows << " cols " << cols << " value (" << r << ", " << c
                                             << "): " << got << " vs " << w);
@@ -299,6 +299,7 @@ void check_tile(const Kernels& k, const std::vector<float>& tile, const std::vec
 
 // Tiles of whole rows and of a range of columns within wider rows (as matmul takes them).
 SIMD_AND_SCALAR_CASE(expanding_tiles_is_exact) {
+  if (!kernels_for(isa).gemm_rows) return;  // no tiles: many tokens go through the GEMVs
   Random rnd;
   for (int rows : {1, 5, 16, 17, 31, 32})
     for (int cols : {1, 15, 17, 100})
@@ -309,7 +310,7 @@ SIMD_AND_SCALAR_CASE(expanding_tiles_is_exact) {
         for (int r = 0; r < rows; ++r)
           for (int c = 0; c < cols; ++c) want[std::size_t(r) * cols + c] = to_float(w[std::size_t(r) * stride + k0 + c]);
         kernels_for(isa).expand_bf16(w.data() + k0, stride, rows, cols, tile.data());
-        check_tile(kernels_for(isa), tile, want, rows, cols);
+        check_tile(kernels_for(isa), kernels_for(isa).bf16_tiles, tile, want, rows, cols);
       }
   for (int rows : {1, 5, 16, 17, 31, 32})
     for (int blocks : {1, 3, 17})
@@ -325,13 +326,14 @@ SIMD_AND_SCALAR_CASE(expanding_tiles_is_exact) {
             want[std::size_t(r) * cols + c] = all[(std::size_t(r) * row_blocks + b0) * mxfp4::block_elems + c];
         kernels_for(isa).expand_mxfp4(q.data() + b0 * mxfp4::block_bytes, s.data() + b0,
                                       std::int64_t(row_blocks) * mxfp4::block_elems, rows, cols, tile.data());
-        check_tile(kernels_for(isa), tile, want, rows, cols);
+        check_tile(kernels_for(isa), kernels_for(isa).mxfp4_tiles, tile, want, rows, cols);
       }
 }
 
 // Every byte (two codes) under every finite scale, bit for bit: the SIMD decoders' value tables,
 // signed zeros and the subnormal scale 2^-127 included, as a tile of 24 rows of 85 blocks.
 SIMD_AND_SCALAR_CASE(decoding_is_exact_for_every_byte_and_scale) {
+  if (!kernels_for(isa).gemm_rows) return;
   const int blocks_per_scale = 256 / mxfp4::block_bytes, scales = 255;  // 255 is NaN, rejected on load
   const int rows = 24, cols = scales * blocks_per_scale / rows * mxfp4::block_elems;
   std::vector<std::uint8_t> q(std::size_t(scales) * 256), s(std::size_t(scales) * blocks_per_scale);
@@ -341,46 +343,54 @@ SIMD_AND_SCALAR_CASE(decoding_is_exact_for_every_byte_and_scale) {
   mxfp4::decode_row(q.data(), s.data(), want.size(), want.data());
   std::vector<float> tile(std::size_t(tile_rows) * cols + 1, nan_value);
   kernels_for(isa).expand_mxfp4(q.data(), s.data(), cols, rows, cols, tile.data());
-  check_tile(kernels_for(isa), tile, want, rows, cols);
+  check_tile(kernels_for(isa), kernels_for(isa).mxfp4_tiles, tile, want, rows, cols);
 }
 
-// Products written, or added to what y holds; never past the rows.
-SIMD_CASE(gemm_rows_matches_scalar_and_writes_only_its_outputs) {
+// Batch invariance at the kernel level: every product of a row and a token that the tiles give
+// (expand_* then gemm_rows over the row's column ranges, its sums kept in the state between them)
+// is bit for bit the GEMV's for that token alone; nothing is written past the rows.
+SIMD_AND_SCALAR_CASE(gemm_rows_is_the_gemv_bit_for_bit) {
+  const Kernels& k = kernels_for(isa);
+  if (!k.gemm_rows) return;
   Random rnd;
-  for (int rows : {1, 3, 5, 9, 16, 17, 31, 32})
-    for (int cols : {3, 5, 16, 33, 200, 1000, 2100})
-      for (int tokens : {1, 2, 4, 5, 6, 7, 13, 25})
-        for (bool accumulate : {false, true}) {
-          BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols << " tokens " << tokens
-                                           << (accumulate ? " accumulating" : "")) {
-            const std::int64_t xs = cols + 3, ys = rows + 2;  // strides wider than the data
-            auto w = rnd.floats(std::size_t(rows) * cols);
-            auto x = rnd.floats(std::size_t(tokens * xs));
-            // The tile in the kernel's layout, its unused lanes finite.
-            const Kernels& k = kernels_for(isa);
-            auto tile = rnd.floats(std::size_t(tile_rows) * cols);
-            for (int r = 0; r < rows; ++r)
-              for (int c = 0; c < cols; ++c)
-                tile[std::size_t(tile_offset(k.tile_layout, cols, r, c))] = w[std::size_t(r) * cols + c];
-            std::vector<float> want(static_cast<std::size_t>(tokens * ys), nan_value), got(want), start = rnd.floats(want.size());
-            for (int t = 0; t < tokens; ++t)
-              for (int r = 0; accumulate && r < rows; ++r) got[std::size_t(t * ys + r)] = start[std::size_t(t * ys + r)];
-            scalar::gemm_rows(w.data(), rows, cols, x.data(), xs, tokens, want.data(), ys, false);
-            k.gemm_rows(tile.data(), rows, cols, x.data(), xs, tokens, got.data(), ys, accumulate);
+  for (int rows : {1, 3, 4, 5, 9, 16, 17, 31, 32})
+    for (int cols : {32, 96, 160, 2880, 3008})
+      for (int tokens : {1, 2, 3, 4, 5, 7, 13}) {
+        BOOST_TEST_CONTEXT(isa_name(isa) << " rows " << rows << " cols " << cols << " tokens " << tokens) {
+          const std::int64_t ys = rows + 2;  // wider than the data
+          const int tile_cols = std::min(cols, k.tile_cols), blocks = cols / mxfp4::block_elems;
+          auto wb = rnd.bf16s(std::size_t(rows) * cols);
+          auto q = rnd.bytes(std::size_t(rows) * cols / 2);
+          auto sc = rnd.scales(std::size_t(rows) * blocks);
+          auto x = rnd.floats(std::size_t(tokens) * cols);
+          std::vector<float> tile(std::size_t(tile_rows) * tile_cols), state(std::size_t(tokens) * tile_rows * k.gemm_state);
+          for (bool is_bf16 : {true, false}) {
+            std::vector<float> xa(x.size()), want(std::size_t(tokens * ys), nan_value), got(want);
+            for (int t = 0; t < tokens; ++t) {
+              float* xt = xa.data() + std::size_t(t) * cols;
+              (is_bf16 ? k.arrange_bf16 : k.arrange_mxfp4)(x.data() + std::size_t(t) * cols, cols, xt);
+              if (is_bf16) k.gemv_bf16(wb.data(), rows, cols, xt, want.data() + t * ys);
+              else k.gemv_mxfp4(q.data(), sc.data(), rows, cols, xt, want.data() + t * ys);
+            }
+            for (int k0 = 0, kn; k0 < cols; k0 += kn) {
+              kn = std::min(tile_cols, cols - k0);
+              if (is_bf16) k.expand_bf16(wb.data() + k0, cols, rows, kn, tile.data());
+              else k.expand_mxfp4(q.data() + k0 / 2, sc.data() + k0 / mxfp4::block_elems, cols, rows, kn, tile.data());
+              k.gemm_rows(tile.data(), rows, kn, xa.data() + k0, cols, tokens, state.data(), k0 == 0, k0 + kn == cols,
+                          got.data(), ys);
+            }
             for (int t = 0; t < tokens; ++t)
               for (int r = 0; r < ys; ++r) {
                 const std::size_t i = std::size_t(t * ys + r);
-                if (r >= rows) {
-                  BOOST_REQUIRE(std::isnan(got[i]));
-                  continue;
-                }
-                float sc = accumulate ? std::fabs(start[i]) : 0.0f;
-                for (int c = 0; c < cols; ++c) sc += std::fabs(w[std::size_t(r) * cols + c] * x[std::size_t(t * xs + c)]);
-                const float expected = want[i] + (accumulate ? start[i] : 0.0f);
-                check_close(&got[i], &expected, &sc, 1, 1e-5);
+                if (r >= rows) BOOST_REQUIRE(std::isnan(got[i]));
+                else
+                  BOOST_REQUIRE_MESSAGE(bits_of_float(got[i]) == bits_of_float(want[i]),
+                                        (is_bf16 ? "bf16" : "MXFP4") << " token " << t << " row " << r << ": "
+                                                                     << got[i] << " vs the GEMV's " << want[i]);
               }
           }
         }
+      }
 }
 
 // The token groups of the prefill tiles cover the tokens once, in order, at most T at a time and
@@ -543,5 +553,39 @@ SIMD_AND_SCALAR_CASE(matmul_matches_the_definition_for_one_and_many_tokens) {
         check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}}, [&](int r, int k) { return to_float(wb[r * cols + k]); });
         check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}}, [&](int r, int k) { return wq[r * cols + k]; });
       }
+  }
+}
+
+// A token's outputs of matmul are bit for bit the same alone (the GEMV) as among others of any
+// number (the tiles, or the GEMV token by token), with any number of threads.
+SIMD_AND_SCALAR_CASE(matmul_rows_do_not_depend_on_the_other_tokens) {
+  for (int cols : {96, 608, 2880}) {
+    Random rnd;
+    const int rows = 45;
+    auto wb = rnd.bf16s(rows * cols), bias = rnd.bf16s(rows);
+    auto q = rnd.bytes(rows * cols / 2);
+    auto s = rnd.scales(rows * cols / 32);
+    const Bf16Vector b{bias.data(), rows};
+    const int most = 13;
+    auto x = rnd.floats(most * cols);
+    auto check = [&](const auto& w) {
+      // Each token alone, one thread.
+      ThreadPool one(1);
+      Scratch scratch;
+      std::vector<float> alone(std::size_t(most) * rows);
+      for (int t = 0; t < most; ++t)
+        matmul(w, &b, x.data() + t * cols, cols, 1, alone.data() + t * rows, rows, one, scratch, kernels_for(isa));
+      for (int threads : {1, 3})
+        for (int tokens : {2, 3, 4, 7, 13}) {
+          ThreadPool pool(threads);
+          std::vector<float> y(std::size_t(tokens) * rows, nan_value);
+          matmul(w, &b, x.data(), cols, tokens, y.data(), rows, pool, scratch, kernels_for(isa));
+          BOOST_REQUIRE_MESSAGE(std::memcmp(y.data(), alone.data(), y.size() * sizeof(float)) == 0,
+                                isa_name(isa) << " cols " << cols << " threads " << threads << " tokens " << tokens
+                                              << ": rows differ from those of each token alone");
+        }
+    };
+    check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}});
+    check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}});
   }
 }

@@ -1,11 +1,12 @@
 // Host kernels: the dense products of the model, dispatched at run time to the best instruction
 // set the CPU has (cpu_features.hpp). For one token (decoding) each weight row is read once,
 // straight from the checkpoint, and decoded in registers; for many tokens (prefill) a tile of rows
-// is widened or decoded to float32 once and multiplied with every token of the call.
+// is widened or decoded to float32 once and multiplied with every token of the call. Both give
+// each product of a row and a token bit for bit the same float (simd_scalar.hpp), so a token's
+// outputs do not depend on the other tokens of its call.
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "gptoss/core/huge_page_allocator.hpp"
@@ -27,59 +28,92 @@ struct Kernels {
   decltype(&scalar::gemv_bf16) gemv_bf16;
   decltype(&scalar::gemv_mxfp4) gemv_mxfp4;
   decltype(&scalar::widen_bf16) widen_bf16;
-  TileLayout tile_layout;  // of the prefill tiles that expand_* write and gemm_rows reads
-  int tile_cols;           // the most columns in one tile
+  // The prefill tiles that expand_* write and gemm_rows reads; with no gemm_rows (null), matmul
+  // multiplies many tokens with the GEMVs, token by token, a tile of rows at a time.
+  TileLayout bf16_tiles, mxfp4_tiles;
+  int tile_cols;   // the most columns in one tile (a multiple of 32)
+  int gemm_state;  // floats of running sum per output between column ranges
   decltype(&widen_tile<scalar::widen_bf16>) expand_bf16;
-  decltype(&decode_tile<scalar::decode_mxfp4>) expand_mxfp4;
-  decltype(&scalar::gemm_rows) gemm_rows;
+  // The tile of rows x cols MXFP4 weights (cols a multiple of 32) whose rows start row_stride
+  // values apart, in the instruction set's layout.
+  void (*expand_mxfp4)(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t row_stride, int rows,
+                       int cols, float* tile);
+  // y[t, r] = sum_k W[r, k] x[t, k] for t < tokens, r < rows, with W a tile of one column range
+  // and x that range of each token's arranged activations: the sums start at zero when `first`,
+  // else from `state`, and are written to y when `last`, else to `state` ([tokens][tile_rows]
+  // [gemm_state] floats). Each sum is the float the GEMV computes for that row and token.
+  void (*gemm_rows)(const float* tile, int rows, int cols, const float* x, std::int64_t x_stride, int tokens,
+                    float* state, bool first, bool last, float* y, std::int64_t y_stride);
   decltype(&scalar::scores) scores;
   decltype(&scalar::accumulate) accumulate;
   decltype(&scalar::exp_shifted) exp_shifted;
 };
 
-// The prefill tiles: row-major over whole rows, from an instruction set's widening and decoding,
-// or column-major from its own expand functions.
-#define GPTOSS_ROW_MAJOR_TILES(ns) \
-  TileLayout::row_major, std::numeric_limits<int>::max(), widen_tile<ns::widen_bf16>, decode_tile<ns::decode_mxfp4>
-#define GPTOSS_COLUMN_MAJOR_TILES(ns) TileLayout::column_major, ns::tile_cols, ns::expand_bf16, ns::expand_mxfp4
-#define GPTOSS_KERNEL_TABLE(ns, isa, arrange_bf16, arrange_mxfp4, tiles, exp_shifted)                       \
-  Kernels {                                                                                                \
-    isa, arrange_bf16, arrange_mxfp4, ns::gemv_bf16, ns::gemv_mxfp4, ns::widen_bf16, tiles, ns::gemm_rows, \
-        ns::scores, ns::accumulate, exp_shifted                                                            \
-  }
-
 // The kernels of `isa`, or of the best compiled-in level below it.
 inline const Kernels& kernels_for(Isa isa) {
-  static const Kernels scalar_k =
-      GPTOSS_KERNEL_TABLE(scalar, Isa::scalar, copy_input, split_pairs, GPTOSS_ROW_MAJOR_TILES(scalar), scalar::exp_shifted);
+  static const Kernels scalar_k{Isa::scalar,
+                                copy_input,
+                                copy_input,
+                                scalar::gemv_bf16,
+                                scalar::gemv_mxfp4,
+                                scalar::widen_bf16,
+                                TileLayout::row_major,
+                                TileLayout::row_major,
+                                0,
+                                0,
+                                nullptr,
+                                nullptr,
+                                nullptr,  // no tiles: many tokens go through the GEMVs (simd_scalar.hpp)
+                                scalar::scores,
+                                scalar::accumulate,
+                                scalar::exp_shifted};
+  // The GEMVs without tiles of their own, like the scalar ones.
+  auto gemv_only = [](Isa isa, auto arrange_bf16, auto arrange_mxfp4, auto gemv_bf16, auto gemv_mxfp4, auto widen) {
+    Kernels k = scalar_k;
+    k.isa = isa, k.arrange_bf16 = arrange_bf16, k.arrange_mxfp4 = arrange_mxfp4;
+    k.gemv_bf16 = gemv_bf16, k.gemv_mxfp4 = gemv_mxfp4, k.widen_bf16 = widen;
+    return k;
+  };
+  (void)gemv_only;
 #if defined(GPTOSS_HAVE_AVX2_KERNELS)
-  static const Kernels avx2_k =
-      GPTOSS_KERNEL_TABLE(avx2, Isa::avx2, avx2::arrange_bf16, avx2::arrange_mxfp4, GPTOSS_COLUMN_MAJOR_TILES(avx2),
-                          avx2::exp_shifted);
+  // AVX2's column-major tiles sum each product in another order than its GEMVs: many tokens go
+  // through the GEMVs.
+  static const Kernels avx2_k = [&] {
+    Kernels k = gemv_only(Isa::avx2, avx2::arrange_bf16, avx2::arrange_mxfp4, avx2::gemv_bf16, avx2::gemv_mxfp4,
+                          avx2::widen_bf16);
+    k.scores = avx2::scores, k.accumulate = avx2::accumulate, k.exp_shifted = avx2::exp_shifted;
+    return k;
+  }();
   if (isa == Isa::avx2) return avx2_k;
 #endif
 #if defined(GPTOSS_HAVE_AVX512_KERNELS)
-  static const Kernels avx512_k = GPTOSS_KERNEL_TABLE(avx512, Isa::avx512, copy_input, split_pairs,
-                                                      GPTOSS_COLUMN_MAJOR_TILES(avx512), avx512::exp_shifted);
+  static const Kernels avx512_k{Isa::avx512,
+                                copy_input,
+                                split_pairs,
+                                avx512::gemv_bf16,
+                                avx512::gemv_mxfp4,
+                                avx512::widen_bf16,
+                                TileLayout::row_major,
+                                TileLayout::row_major_split,
+                                avx512::tile_cols,
+                                avx512::gemm_state,
+                                widen_tile<avx512::widen_bf16>,
+                                avx512::expand_mxfp4,
+                                avx512::gemm_rows,
+                                avx512::scores,
+                                avx512::accumulate,
+                                avx512::exp_shifted};
   if (isa == Isa::avx512) return avx512_k;
 #endif
 #if defined(GPTOSS_HAVE_NEON_KERNELS)
-  // The products in NEON; the attention entries stay the scalar ones (no NEON versions yet).
-  static const Kernels neon_k = [] {
-    Kernels k = scalar_k;
-    k.isa = Isa::neon;
-    k.gemv_bf16 = neon::gemv_bf16, k.gemv_mxfp4 = neon::gemv_mxfp4, k.widen_bf16 = neon::widen_bf16;
-    k.expand_bf16 = widen_tile<neon::widen_bf16>, k.expand_mxfp4 = decode_tile<neon::decode_mxfp4>;  // whole rows
-    k.gemm_rows = neon::gemm_rows;
-    return k;
-  }();
+  // The GEMVs in NEON, for many tokens too; the attention entries stay the scalar ones (no NEON
+  // versions yet).
+  static const Kernels neon_k =
+      gemv_only(Isa::neon, copy_input, split_pairs, neon::gemv_bf16, neon::gemv_mxfp4, neon::widen_bf16);
   if (isa == Isa::neon) return neon_k;
 #endif
   return scalar_k;
 }
-#undef GPTOSS_KERNEL_TABLE
-#undef GPTOSS_ROW_MAJOR_TILES
-#undef GPTOSS_COLUMN_MAJOR_TILES
 
 inline const Kernels& kernels() {
   static const Kernels& k = kernels_for(active_isa());
@@ -150,8 +184,9 @@ inline constexpr int gemv_grain = 16;
 
 // y[t, r] = sum_j W[r, j] x[t, j] + bias[r] for t in [0, tokens), with x and y row-major with the
 // given strides, with the kernels of the CPU or those given. Rows are split across the pool's
-// workers; each row's sum is computed by one worker in a fixed order, so results do not depend on
-// the number of threads.
+// workers. Each output is computed by one worker in an order fixed by the kernels alone, the same
+// for one token (the GEMV) as for many (the tiles), so results depend neither on the number of
+// threads nor on the other tokens of the call.
 template <class Rows>
 void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t x_stride, int tokens, float* y,
             std::int64_t y_stride, ThreadPool& pool, Scratch& scratch, const Kernels& k = kernels()) {
@@ -161,16 +196,21 @@ void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t 
     for (int t = 0; t < tokens; ++t)
       for (std::int64_t i = 0; i < n; ++i) y[t * y_stride + r0 + i] += (*bias)[int(r0 + i)];
   };
-  if (tokens == 1) {
-    float* in = scratch.shared(std::size_t(cols));
-    w.arrange(k, x, in);
+  // Every token's activations as the GEMV reads them.
+  float* in = scratch.shared(std::size_t(tokens) * cols);
+  for (int t = 0; t < tokens; ++t) w.arrange(k, x + t * x_stride, in + std::size_t(t) * cols);
+  if (tokens == 1 || !k.gemm_rows) {
+    const int grain = tokens == 1 ? gemv_grain : tile_rows;
     pool.parallel_for(
         w.rows(),
         [&](std::int64_t begin, std::int64_t end, int) {
-          w.gemv(k, begin, end - begin, in, y + begin);
-          add_bias(begin, end - begin);
+          for (std::int64_t r0 = begin; r0 < end; r0 += grain) {  // a tile of rows, warm for every token
+            const std::int64_t n = std::min<std::int64_t>(grain, end - r0);
+            for (int t = 0; t < tokens; ++t) w.gemv(k, r0, n, in + std::size_t(t) * cols, y + t * y_stride + r0);
+            add_bias(r0, n);
+          }
         },
-        gemv_grain);
+        grain);
     return;
   }
   scratch.reserve_workers(pool.size());
@@ -178,13 +218,15 @@ void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t 
   pool.parallel_for(
       w.rows(),
       [&](std::int64_t begin, std::int64_t end, int worker) {
-        float* tile = scratch.get(worker, std::size_t(tile_rows) * tile_cols);
+        const std::size_t tile_floats = std::size_t(tile_rows) * tile_cols;
+        float* tile = scratch.get(worker, tile_floats + std::size_t(tokens) * tile_rows * k.gemm_state);
+        float* state = tile + tile_floats;
         for (std::int64_t r0 = begin; r0 < end; r0 += tile_rows) {
           const int n = int(std::min<std::int64_t>(tile_rows, end - r0));
           for (int k0 = 0, kn; k0 < cols; k0 += kn) {
             kn = std::min(tile_cols, cols - k0);
             w.expand(k, r0, n, k0, kn, tile);
-            k.gemm_rows(tile, n, kn, x + k0, x_stride, tokens, y + r0, y_stride, k0 > 0);
+            k.gemm_rows(tile, n, kn, in + k0, cols, tokens, state, k0 == 0, k0 + kn == cols, y + r0, y_stride);
           }
           add_bias(r0, n);
         }

@@ -183,10 +183,13 @@ GPTOSS_AVX2 inline float gemv_mxfp4_row(const std::uint8_t* q, const std::uint8_
       acc0 = pair_dot(table, q + b * mxfp4::block_bytes, xa + b * mxfp4::block_elems, scale[i], acc0);
   }
   float y = hsum(_mm256_add_ps(acc0, acc1));
-  if (b < nb) {  // the odd last block, laid out as split_pairs: the scalar kernel's layout
-    float last = 0.0f;
-    scalar::gemv_mxfp4(q + b * mxfp4::block_bytes, s + b, 1, mxfp4::block_elems, xa + b * mxfp4::block_elems, &last);
-    y += last;
+  if (b < nb) {  // the odd last block, laid out as split_pairs: summed unscaled, then times the scale
+    const std::uint8_t* qb = q + b * mxfp4::block_bytes;
+    const float* xb = xa + b * mxfp4::block_elems;
+    float part = 0.0f;
+    for (int j = 0; j < mxfp4::block_bytes; ++j)
+      part += mxfp4::e2m1_value(qb[j] & 15) * xb[j] + mxfp4::e2m1_value(qb[j] >> 4) * xb[16 + j];
+    y += part * mxfp4::e8m0_value(s[b]);
   }
   return y;
 }
@@ -237,173 +240,10 @@ GPTOSS_AVX2_INLINE void dot_tile(const float* const (&a)[R], const float* const 
   }
 }
 
-// Prefill tiles are column-major ([cols][tile_rows]), as on AVX-512: a column's 32 rows are four
-// vectors, and gemm_rows multiplies two of them (16 rows) at a time by each of 6 tokens'
-// activations broadcast: 12 accumulators, 2 weight vectors and a broadcast in the 16 registers,
-// with no sums across lanes. A tile spans tile_cols columns (32 KB), so that it is written and
-// then read by every token in L1.
-inline constexpr int tile_cols = 256;
-static_assert(tile_cols % mxfp4::block_elems == 0, "MXFP4 tiles hold whole blocks");
-
-// v[c] lane i = v[i] lane c: the 8 x 8 transpose.
-GPTOSS_AVX2_INLINE void transpose8(__m256 (&v)[8]) {
-  __m256 t[8], u[8];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]), t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; i += 4) {  // u[i + e], 128-bit lane l: element 4l + e of rows i..i+3
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-#pragma GCC unroll 8
-  for (int e = 0; e < 4; ++e)
-    v[e] = _mm256_permute2f128_ps(u[e], u[4 + e], 0x20), v[4 + e] = _mm256_permute2f128_ps(u[e], u[4 + e], 0x31);
-}
-
-// The n (<= 8) bf16 values at p widened, zeros past them.
-GPTOSS_AVX2_INLINE __m256 load_bf16(const bf16* p, int n) {
-  if (n == 8) return load_bf16(p);
-  __m128i h = _mm_setzero_si128();
-  std::memcpy(&h, p, sizeof(bf16) * std::size_t(n));
-  return widen8(h);
-}
-
-// The tile of rows (<= tile_rows) x cols bf16 weights, rows row_stride apart, column-major: 8 rows
-// by 8 columns widened and transposed at a time. Past the last row the last row is read again, so
-// that every lane gemm_rows reads holds a finite value; the outputs of those lanes are never stored.
-GPTOSS_AVX2 inline void expand_bf16(const bf16* w, std::int64_t row_stride, int rows, int cols, float* tile) {
-  for (int r0 = 0; r0 < rows; r0 += 8)
-    for (int k = 0; k < cols; k += 8) {
-      const int n = std::min(8, cols - k);
-      __m256 v[8];
-#pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) v[i] = load_bf16(w + std::min(r0 + i, rows - 1) * row_stride + k, n);
-      transpose8(v);
-      for (int c = 0; c < n; ++c) _mm256_storeu_ps(tile + std::int64_t(k + c) * tile_rows + r0, v[c]);
-    }
-}
-
-// The 16 bytes at p, or only the first n of them (zeros after).
-GPTOSS_AVX2_INLINE __m128i load16(const std::uint8_t* p, int n = 16) {
-  if (n == 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  __m128i v = _mm_setzero_si128();
-  std::memcpy(&v, p, std::size_t(n));
-  return v;
-}
-
-// d[c] lane i = dword c of the 16 bytes at row(i), loaded as load16 does: rows i and i + 4 share a
-// vector, then a 4 x 4 transpose within the 128-bit lanes.
-template <class Row>
-GPTOSS_AVX2_INLINE void block_dwords(Row row, __m256i (&d)[4], int bytes = 16) {
-  __m256i a[4];  // a[i] lane 4h + c: dword c of row i + 4h
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) a[i] = _mm256_set_m128i(load16(row(i + 4), bytes), load16(row(i), bytes));
-  const __m256i t0 = _mm256_unpacklo_epi32(a[0], a[1]), t1 = _mm256_unpackhi_epi32(a[0], a[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(a[2], a[3]), t3 = _mm256_unpackhi_epi32(a[2], a[3]);
-  d[0] = _mm256_unpacklo_epi64(t0, t2), d[1] = _mm256_unpackhi_epi64(t0, t2);
-  d[2] = _mm256_unpacklo_epi64(t1, t3), d[3] = _mm256_unpackhi_epi64(t1, t3);
-}
-
-// E8M0 scale bytes, one per 32-bit lane, as floats 2^(s-127) (the byte 0 is the subnormal 2^-127).
-GPTOSS_AVX2_INLINE __m256 e8m0_floats(__m256i b) {
-  return _mm256_castsi256_ps(_mm256_blendv_epi8(_mm256_slli_epi32(b, 23), _mm256_set1_epi32(0x00400000),
-                                                _mm256_cmpeq_epi32(b, _mm256_setzero_si256())));
-}
-
-// 8 rows of MXFP4 weights (rows(i) the index of the i-th, row_blocks blocks apart), nb blocks of
-// each, into a column-major tile at out. With the rows' dwords transposed into lanes, nibble e of
-// dword c is element 8c + e of every row: its magnitude is looked up in an 8-entry table with
-// vpermps (which reads the low 3 bits of each index), its sign bit shifted into place, and the
-// value multiplied by the rows' scales, which are transposed the same way 16 blocks at a time.
-template <class Rows>
-GPTOSS_AVX2_INLINE void expand_mxfp4_rows(const std::uint8_t* blocks, const std::uint8_t* scales,
-                                          std::int64_t row_blocks, int nb, Rows rows, float* out) {
-  const __m256 magnitude = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-  const __m256i sign = _mm256_set1_epi32(int(0x80000000u));
-  for (int b0 = 0; b0 < nb; b0 += 16) {
-    __m256i sd[4];  // sd[c] lane i, byte j: the scale of block b0 + 4c + j of row i
-    block_dwords([&](int i) { return scales + rows(i) * row_blocks + b0; }, sd, std::min(16, nb - b0));
-    for (int b = b0; b < std::min(nb, b0 + 16); ++b, out += mxfp4::block_elems * tile_rows) {
-      const int j = b - b0;
-      const __m256 scale = e8m0_floats(
-          _mm256_and_si256(_mm256_srlv_epi32(sd[j / 4], _mm256_set1_epi32(8 * (j % 4))), _mm256_set1_epi32(0xff)));
-      __m256i d[4];
-      block_dwords([&](int i) { return blocks + (rows(i) * row_blocks + b) * mxfp4::block_bytes; }, d);
-#pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c)
-#pragma GCC unroll 8
-        for (int e = 0; e < 8; ++e) {
-          const __m256 m = _mm256_permutevar8x32_ps(magnitude, _mm256_srli_epi32(d[c], 4 * e));
-          const __m256 s = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(d[c], 28 - 4 * e), sign));
-          _mm256_storeu_ps(out + (8 * c + e) * tile_rows, _mm256_mul_ps(_mm256_xor_ps(m, s), scale));
-        }
-    }
-  }
-}
-
-// The tile of rows (<= tile_rows) x cols MXFP4 weights, rows row_stride values apart, column-major,
-// 8 rows at a time. Past the last row the last row is read again, as in expand_bf16.
-GPTOSS_AVX2 inline void expand_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t row_stride,
-                                     int rows, int cols, float* tile) {
-  const std::int64_t row_blocks = row_stride / mxfp4::block_elems;
-  const int nb = cols / mxfp4::block_elems;
-  for (int r0 = 0; r0 < rows; r0 += 8) {
-    const std::uint8_t* q = blocks + r0 * row_blocks * mxfp4::block_bytes;
-    const std::uint8_t* s = scales + r0 * row_blocks;
-    const int last = rows - 1 - r0;
-    if (last >= 7) expand_mxfp4_rows(q, s, row_blocks, nb, [](int i) { return std::int64_t(i); }, tile + r0);
-    else expand_mxfp4_rows(q, s, row_blocks, nb, [last](int i) { return std::int64_t(std::min(i, last)); }, tile + r0);
-  }
-}
-
-// y[t, r] (+)= the products of T tokens and H vectors of 8 rows of a column-major tile (from its
-// row 0), over all its columns; the rows of vector h past mask[h]'s lanes are not stored.
-template <int H, int T>
-GPTOSS_AVX2 inline void gemm_panel(const float* tile, int cols, const float* x, std::int64_t x_stride, float* y,
-                                   std::int64_t y_stride, const __m256i (&mask)[2], bool full, bool accumulate) {
-  __m256 acc[T][H];
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h)
-      acc[t][h] = accumulate ? _mm256_maskload_ps(y + t * y_stride + 8 * h, mask[h]) : _mm256_setzero_ps();
-  for (int k = 0; k < cols; ++k) {
-    __m256 w[H];
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) w[h] = _mm256_loadu_ps(tile + std::int64_t(k) * tile_rows + 8 * h), in_register(w[h]);
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) {
-      const __m256 xt = _mm256_broadcast_ss(x + t * x_stride + k);
-#pragma GCC unroll 2
-      for (int h = 0; h < H; ++h) acc[t][h] = _mm256_fmadd_ps(w[h], xt, acc[t][h]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) {  // plain stores where they can be: masked ones are slow on AMD cores
-      if (full) _mm256_storeu_ps(y + t * y_stride + 8 * h, acc[t][h]);
-      else _mm256_maskstore_ps(y + t * y_stride + 8 * h, mask[h], acc[t][h]);
-    }
-}
-
-GPTOSS_AVX2 inline void gemm_rows(const float* tile, int rows, int cols, const float* x, std::int64_t x_stride,
-                                  int tokens, float* y, std::int64_t y_stride, bool accumulate) {
-  for (int r0 = 0; r0 < rows; r0 += 16) {  // panels of 16 rows, the last perhaps of 8
-    const int n = std::min(16, rows - r0);
-    const __m256i mask[2] = {tail_mask(std::min(8, n)), tail_mask(std::max(0, n - 8))};
-    auto panels = [&]<int H>() {
-      in_token_groups<6>(tokens, [&]<int T>(int t0) {
-        gemm_panel<H, T>(tile + r0, cols, x + t0 * x_stride, x_stride, y + t0 * y_stride + r0, y_stride, mask,
-                         n == 8 * H, accumulate);
-      });
-    };
-    if (n > 8) panels.template operator()<2>();
-    else panels.template operator()<1>();
-  }
-}
+// No prefill tiles: a column-major tile (a column's rows in lanes, multiplied by each token's
+// activation broadcast) sums each product in another order than the GEMVs above, so a token's
+// outputs would depend on how many tokens share its call; kernels.hpp multiplies many tokens with
+// the GEMVs, token by token, instead. (Tiles that follow the GEMVs' orders remain to be written.)
 
 // The sums of the 8 lanes of a, b, c and d.
 GPTOSS_AVX2_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {

@@ -4,7 +4,8 @@
 //
 // Products are float32 FMAs on exactly widened weights: bf16 is widened by a 16-bit shift, MXFP4
 // nibbles are looked up in a 16-entry float table held in one register (vpermps reads only the
-// low 4 bits of each index), and a block's power-of-two scale multiplies the block's partial sum.
+// low 4 bits of each index) and multiplied by their block's power-of-two scale (exact), so that a
+// prefill tile can hold them decoded and its products are those of the GEMV (see gemm_rows).
 #pragma once
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -112,30 +113,50 @@ GPTOSS_AVX512 inline void scales16(const std::uint8_t* s, int n, float* out) {
   _mm512_storeu_ps(out, e8m0_floats(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail_mask(n), s))));
 }
 
+// The order of every product of a row and a token, shared by the GEMVs and gemm_rows so that
+// both give the same float: the arranged row and activations (bf16 in order, MXFP4 split_pairs)
+// taken 16 columns at a time, chunk c into accumulator c % 2 (a short last chunk masked), and
+// the result hsum(acc[0] + acc[1]). MXFP4 weights are their E2M1 values times the block's scale
+// (exact), so that a tile can hold them decoded.
+GPTOSS_AVX512 inline float dot_result(__m512 a0, __m512 a1) { return hsum(_mm512_add_ps(a0, a1)); }
+
+// a plus the products of the (up to) 16 columns from k.
+GPTOSS_AVX512 inline __m512 bf16_chunk(const bf16* w, const float* x, int k, int cols, __m512 a) {
+  const __mmask16 m = tail_mask(std::min(16, cols - k));
+  return _mm512_fmadd_ps(load_bf16(w + k, m), _mm512_maskz_loadu_ps(m, x + k), a);
+}
+
 GPTOSS_AVX512 inline float gemv_bf16_row(const bf16* w, int cols, const float* x) {
-  __m512 acc[4];  // 4 independent FMA chains
-#pragma GCC unroll 4
-  for (int a = 0; a < 4; ++a) acc[a] = _mm512_setzero_ps();
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
   int k = 0;
   for (; k + 64 <= cols; k += 64) {  // two 64-byte lines
     prefetch_ahead(w + k), prefetch_ahead(w + k + 32);
-#pragma GCC unroll 4
-    for (int a = 0; a < 4; ++a) acc[a] = _mm512_fmadd_ps(load_bf16(w + k + 16 * a), _mm512_loadu_ps(x + k + 16 * a), acc[a]);
+    a0 = _mm512_fmadd_ps(load_bf16(w + k), _mm512_loadu_ps(x + k), a0);
+    a1 = _mm512_fmadd_ps(load_bf16(w + k + 16), _mm512_loadu_ps(x + k + 16), a1);
+    a0 = _mm512_fmadd_ps(load_bf16(w + k + 32), _mm512_loadu_ps(x + k + 32), a0);
+    a1 = _mm512_fmadd_ps(load_bf16(w + k + 48), _mm512_loadu_ps(x + k + 48), a1);
   }
-  for (; k < cols; k += 16) {
-    const __mmask16 m = tail_mask(std::min(16, cols - k));
-    acc[0] = _mm512_fmadd_ps(load_bf16(w + k, m), _mm512_maskz_loadu_ps(m, x + k), acc[0]);
+  for (; k < cols; k += 32) {  // masked: the last chunk may be short
+    a0 = bf16_chunk(w, x, k, cols, a0);
+    if (k + 16 < cols) a1 = bf16_chunk(w, x, k + 16, cols, a1);
   }
-  return hsum(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  return dot_result(a0, a1);
 }
 
 GPTOSS_AVX512 inline void gemv_bf16(const bf16* w, std::int64_t rows, int cols, const float* x, float* y) {
   for (std::int64_t r = 0; r < rows; ++r) y[r] = gemv_bf16_row(w + r * cols, cols, x);
 }
 
+// The 32 weights of the MXFP4 block at qb, times its scale: the even elements, then the odd ones.
+GPTOSS_AVX512 inline void mxfp4_block(const std::uint8_t* qb, __m512 table, __m512 scale, __m512& even, __m512& odd) {
+  const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)));
+  even = _mm512_mul_ps(_mm512_permutexvar_ps(codes, table), scale);
+  odd = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table), scale);
+}
+
 GPTOSS_AVX512 inline float gemv_mxfp4_row(const std::uint8_t* q, const std::uint8_t* s, int nb, const float* xs) {
   const __m512 table = e2m1_table();
-  __m512 acc = _mm512_setzero_ps();
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
   alignas(64) float sc[16];
   for (int b0 = 0; b0 < nb; b0 += 16) {
     const int n = std::min(16, nb - b0);
@@ -144,13 +165,13 @@ GPTOSS_AVX512 inline float gemv_mxfp4_row(const std::uint8_t* q, const std::uint
       const int b = b0 + i;
       const std::uint8_t* qb = q + b * mxfp4::block_bytes;
       if (b % 4 == 0) prefetch_ahead(qb);  // one request per 64-byte line
-      const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)));
-      __m512 part = _mm512_mul_ps(_mm512_permutexvar_ps(codes, table), _mm512_loadu_ps(xs + b * 32));
-      part = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table), _mm512_loadu_ps(xs + b * 32 + 16), part);
-      acc = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[i]), acc);
+      __m512 even, odd;
+      mxfp4_block(qb, table, _mm512_set1_ps(sc[i]), even, odd);
+      a0 = _mm512_fmadd_ps(even, _mm512_loadu_ps(xs + b * 32), a0);
+      a1 = _mm512_fmadd_ps(odd, _mm512_loadu_ps(xs + b * 32 + 16), a1);
     }
   }
-  return hsum(acc);
+  return dot_result(a0, a1);
 }
 
 GPTOSS_AVX512 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t rows,
@@ -159,7 +180,6 @@ GPTOSS_AVX512 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint
   for (std::int64_t r = 0; r < rows; ++r)
     y[r] = gemv_mxfp4_row(blocks + r * nb * mxfp4::block_bytes, scales + r * nb, nb, xs);
 }
-
 GPTOSS_AVX512 inline void widen_bf16(const bf16* w, std::int64_t n, float* out) {
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, load_bf16(w + i));
@@ -169,161 +189,123 @@ GPTOSS_AVX512 inline void widen_bf16(const bf16* w, std::int64_t n, float* out) 
   }
 }
 
-// Prefill tiles are column-major ([cols][tile_rows]): a column's 32 rows are two vectors, which
-// gemm_rows multiplies by each token's activation broadcast, so that the products of 32 rows and
-// 12 tokens add up in 24 accumulators with no sums across lanes. A tile spans tile_cols columns
-// (32 KB), so that it is written and then read by every token in L1. Measured on an Emerald Rapids
-// core, one expert's MLP1 for 64 tokens (BM_gemm_mxfp4), against row-major tiles of all 2880
-// columns and a 4 x 6 tile with reductions at 67-72 GFLOP/s in the same runs: column-major tiles
-// of all columns 104-120, of 512 columns 108-118, of 256 117-128, of 128 107-126 (the FMA peak
-// ~177). The GEMM itself then runs at ~85% of the peak and expanding takes ~11% of the time.
-inline constexpr int tile_cols = 256;
+// Prefill tiles are row-major, each row in the order its GEMV reads it (bf16 widened in order,
+// MXFP4 decoded as mxfp4_block gives it), so that gemm_rows repeats the GEMV's arithmetic for
+// every row and token: 4 rows x 3 tokens x the 2 accumulators of each product are 24 registers,
+// fed by 4 weight and 3 activation loads per 16 columns. The accumulators are kept in `state`
+// between a row's tiles (stores and loads are exact). Measured on a shared KVM Xeon (family 6
+// model 167, one core; BM_gemm_mxfp4, one expert's MLP1 for 64 tokens): tiles of 256 columns
+// ~89 GFLOP/s, 512 ~94, 1024 ~102, all 2880 ~89; the column-major tiles these replaced, whose
+// order differed from the GEMV's, ~143 in the same runs.
+inline constexpr int tile_cols = 1024;
 static_assert(tile_cols % mxfp4::block_elems == 0, "MXFP4 tiles hold whole blocks");
+inline constexpr int gemm_state = 32;  // the two accumulators of an output
 
-// v[c] lane i = v[i] lane c: the 16 x 16 transpose, as in hsum16 but without the additions.
-GPTOSS_AVX512 inline void transpose16(__m512 (&v)[16]) {
-  __m512 t[16], u[16];
-#pragma GCC unroll 16
-  for (int i = 0; i < 16; i += 2)  // within 128-bit lanes: pairs of rows interleaved
-    t[i] = pairs_lo(v[i], v[i + 1]), t[i + 1] = pairs_hi(v[i], v[i + 1]);
-#pragma GCC unroll 16
-  for (int i = 0; i < 16; i += 4) {  // u[i + e], 128-bit lane l: element 4l + e of rows i..i+3
-    u[i] = quads_lo(t[i], t[i + 2]), u[i + 1] = quads_hi(t[i], t[i + 2]);
-    u[i + 2] = quads_lo(t[i + 1], t[i + 3]), u[i + 3] = quads_hi(t[i + 1], t[i + 3]);
-  }
-#pragma GCC unroll 16
-  for (int e = 0; e < 4; ++e) {  // the 128-bit lanes gathered: element 4l + e of the 16 rows
-    const __m512 a0 = lanes_even(u[e], u[4 + e]), a1 = lanes_odd(u[e], u[4 + e]);
-    const __m512 b0 = lanes_even(u[8 + e], u[12 + e]), b1 = lanes_odd(u[8 + e], u[12 + e]);
-    v[e] = lanes_even(a0, b0), v[8 + e] = lanes_odd(a0, b0);
-    v[4 + e] = lanes_even(a1, b1), v[12 + e] = lanes_odd(a1, b1);
-  }
-}
-
-// The tile of rows (<= tile_rows) x cols bf16 weights, rows row_stride apart, column-major: 16 rows
-// by 16 columns widened and transposed at a time. Past the last row the last row is read again, so
-// that every lane gemm_rows reads holds a finite value; the outputs of those lanes are never stored.
-GPTOSS_AVX512 inline void expand_bf16(const bf16* w, std::int64_t row_stride, int rows, int cols, float* tile) {
-  for (int r0 = 0; r0 < rows; r0 += 16)
-    for (int k = 0; k < cols; k += 16) {
-      const int n = std::min(16, cols - k);
-      __m512 v[16];
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) v[i] = load_bf16(w + std::min(r0 + i, rows - 1) * row_stride + k, tail_mask(n));
-      transpose16(v);
-      for (int c = 0; c < n; ++c) _mm512_storeu_ps(tile + std::int64_t(k + c) * tile_rows + r0, v[c]);
-    }
-}
-
-// The 16 bytes at p, of which only those that `bytes` names are read (the others are zero).
-GPTOSS_AVX512 inline __m128i load16(const std::uint8_t* p, __mmask16 bytes) {
-  return bytes == 0xffff ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)) : _mm_maskz_loadu_epi8(bytes, p);
-}
-
-// d[c] lane i = dword c of the 16 bytes at row(i), loaded as load16 does: four rows per vector,
-// then their dwords gathered.
-template <class Row>
-GPTOSS_AVX512 inline void block_dwords(Row row, __m512i (&d)[4], __mmask16 bytes = __mmask16(0xffff)) {
-  __m512i a[4];  // a[g] lane 4i + c: dword c of row 4g + i
-#pragma GCC unroll 4
-  for (int g = 0; g < 4; ++g) {  // the lane of an insert is an immediate
-    a[g] = _mm512_castsi128_si512(load16(row(4 * g), bytes));
-    a[g] = _mm512_inserti32x4(a[g], load16(row(4 * g + 1), bytes), 1);
-    a[g] = _mm512_inserti32x4(a[g], load16(row(4 * g + 2), bytes), 2);
-    a[g] = _mm512_inserti32x4(a[g], load16(row(4 * g + 3), bytes), 3);
-  }
-  // Dwords 0 and 1 (or 2 and 3) of 8 rows: lane 8c + i.
-  const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-  const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(2));
-  const __m512i b0 = _mm512_permutex2var_epi32(a[0], first, a[1]), b1 = _mm512_permutex2var_epi32(a[0], second, a[1]);
-  const __m512i c0 = _mm512_permutex2var_epi32(a[2], first, a[3]), c1 = _mm512_permutex2var_epi32(a[2], second, a[3]);
-  d[0] = _mm512_shuffle_i64x2(b0, c0, _MM_SHUFFLE(1, 0, 1, 0)), d[1] = _mm512_shuffle_i64x2(b0, c0, _MM_SHUFFLE(3, 2, 3, 2));
-  d[2] = _mm512_shuffle_i64x2(b1, c1, _MM_SHUFFLE(1, 0, 1, 0)), d[3] = _mm512_shuffle_i64x2(b1, c1, _MM_SHUFFLE(3, 2, 3, 2));
-}
-
-// 16 rows of MXFP4 weights (rows(i) the index of the i-th, row_blocks blocks apart), nb blocks of
-// each, into a column-major tile at out. With the rows' dwords transposed into lanes, nibble j of
-// dword c is element 8c + j of every row: one shift and one table lookup per column of 16 rows,
-// times the rows' scales, which are transposed the same way 16 blocks at a time.
-template <class Rows>
-GPTOSS_AVX512 inline void expand_mxfp4_rows(const std::uint8_t* blocks, const std::uint8_t* scales,
-                                            std::int64_t row_blocks, int nb, Rows rows, float* out) {
-  const __m512 table = e2m1_table();
-  for (int b0 = 0; b0 < nb; b0 += 16) {
-    __m512i sd[4];  // sd[c] lane i, byte j: the scale of block b0 + 4c + j of row i
-    block_dwords([&](int i) { return scales + rows(i) * row_blocks + b0; }, sd, tail_mask(std::min(16, nb - b0)));
-    for (int b = b0; b < std::min(nb, b0 + 16); ++b, out += mxfp4::block_elems * tile_rows) {
-      const int j = b - b0;
-      const __m512 scale = e8m0_floats(_mm512_and_si512(_mm512_srlv_epi32(sd[j / 4], _mm512_set1_epi32(8 * (j % 4))),
-                                                        _mm512_set1_epi32(0xff)));
-      __m512i d[4];
-      block_dwords([&](int i) { return blocks + (rows(i) * row_blocks + b) * mxfp4::block_bytes; }, d);
-#pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c)
-#pragma GCC unroll 8
-        for (int e = 0; e < 8; ++e) {
-          const __m512 v = _mm512_permutexvar_ps(_mm512_srli_epi32(d[c], 4 * e), table);
-          _mm512_storeu_ps(out + (8 * c + e) * tile_rows, _mm512_mul_ps(v, scale));
-        }
-    }
-  }
-}
-
-// The tile of rows (<= tile_rows) x cols MXFP4 weights, rows row_stride values apart, column-major,
-// 16 rows at a time. Past the last row the last row is read again, as in expand_bf16.
+// The tile of rows (<= tile_rows) x cols MXFP4 weights, rows row_stride values apart, row-major
+// in split_pairs order, each block's values times its scale.
 GPTOSS_AVX512 inline void expand_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t row_stride,
                                        int rows, int cols, float* tile) {
   const std::int64_t row_blocks = row_stride / mxfp4::block_elems;
   const int nb = cols / mxfp4::block_elems;
-  for (int r0 = 0; r0 < rows; r0 += 16) {
-    const std::uint8_t* q = blocks + r0 * row_blocks * mxfp4::block_bytes;
-    const std::uint8_t* s = scales + r0 * row_blocks;
-    const int last = rows - 1 - r0;
-    if (last >= 15) expand_mxfp4_rows(q, s, row_blocks, nb, [](int i) { return std::int64_t(i); }, tile + r0);
-    else expand_mxfp4_rows(q, s, row_blocks, nb, [last](int i) { return std::int64_t(std::min(i, last)); }, tile + r0);
-  }
-}
-
-// y[t, r] (+)= the products of T tokens and H vectors of 16 rows of a column-major tile, over all
-// its columns; the last vector's rows masked by `last`.
-template <int H, int T>
-GPTOSS_AVX512 inline void gemm_panel(const float* tile, int cols, const float* x, std::int64_t x_stride, float* y,
-                                     std::int64_t y_stride, __mmask16 last, bool accumulate) {
-  const __mmask16 m[2] = {H == 1 ? last : __mmask16(0xffff), last};
-  __m512 acc[T][H];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h)
-      acc[t][h] = accumulate ? _mm512_maskz_loadu_ps(m[h], y + t * y_stride + 16 * h) : _mm512_setzero_ps();
-  for (int k = 0; k < cols; ++k) {
-    __m512 w[H];
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) w[h] = _mm512_loadu_ps(tile + std::int64_t(k) * tile_rows + 16 * h);
-#pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      const __m512 xt = _mm512_set1_ps(x[t * x_stride + k]);
-#pragma GCC unroll 2
-      for (int h = 0; h < H; ++h) acc[t][h] = _mm512_fmadd_ps(w[h], xt, acc[t][h]);
+  const __m512 table = e2m1_table();
+  alignas(64) float sc[16];
+  for (int r = 0; r < rows; ++r) {
+    const std::uint8_t* q = blocks + r * row_blocks * mxfp4::block_bytes;
+    const std::uint8_t* s = scales + r * row_blocks;
+    float* out = tile + std::int64_t(r) * cols;
+    for (int b0 = 0; b0 < nb; b0 += 16) {
+      const int n = std::min(16, nb - b0);
+      scales16(s + b0, n, sc);
+      for (int i = 0; i < n; ++i) {
+        const int b = b0 + i;
+        __m512 even, odd;
+        mxfp4_block(q + b * mxfp4::block_bytes, table, _mm512_set1_ps(sc[i]), even, odd);
+        _mm512_storeu_ps(out + b * 32, even);
+        _mm512_storeu_ps(out + b * 32 + 16, odd);
+      }
     }
   }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) _mm512_mask_storeu_ps(y + t * y_stride + 16 * h, m[h], acc[t][h]);
 }
 
+// Keeps v in a register: GCC otherwise folds a weight load shared by T FMAs into each of them, and
+// the loads, not the FMAs, then limit the product.
+__attribute__((target("avx512f"), always_inline)) inline void in_register(__m512& v) { asm("" : "+v"(v)); }
+
+// R rows (a tile's, cols apart) times T tokens, over this tile's columns; the accumulators
+// start at zero or from state, and end in state or, reduced, in y.
+template <int R, int T>
+GPTOSS_AVX512 inline void gemm_block(const float* tile, int cols, const float* x, std::int64_t x_stride, float* state,
+                                     bool first, bool last, float* y, std::int64_t y_stride) {
+  __m512 acc[T][R][2];
+  auto st = [&](int t, int r, int h) { return state + (std::int64_t(t) * tile_rows + r) * gemm_state + 16 * h; };
+#pragma GCC unroll 4
+  for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) acc[t][r][h] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(st(t, r, h));
+  int k = 0;
+  for (; k + 32 <= cols; k += 32)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m512 w[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_ps(tile + std::int64_t(r) * cols + k + 16 * h), in_register(w[r]);
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const __m512 xv = _mm512_loadu_ps(x + t * x_stride + k + 16 * h);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) acc[t][r][h] = _mm512_fmadd_ps(w[r], xv, acc[t][r][h]);
+      }
+    }
+  // Fewer than 32 columns left, only in a row's last tile (tile_cols is a multiple of 32): one or
+  // two masked chunks, the accumulators named by constants so that they stay in registers.
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+    if (k + 16 * h < cols) {
+      const int kh = k + 16 * h;
+      const __mmask16 m = tail_mask(std::min(16, cols - kh));
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * x_stride + kh);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r)
+          acc[t][r][h] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, tile + std::int64_t(r) * cols + kh), xv, acc[t][r][h]);
+      }
+    }
+#pragma GCC unroll 4
+  for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      if (last) {
+        y[t * y_stride + r] = dot_result(acc[t][r][0], acc[t][r][1]);
+      } else {
+        _mm512_storeu_ps(st(t, r, 0), acc[t][r][0]);
+        _mm512_storeu_ps(st(t, r, 1), acc[t][r][1]);
+      }
+    }
+}
+
+// The tokens a group of 3 at a time, and for each group every 4 rows of the tile: a group's
+// activations (3 KB at 256 columns) stay in L1 with the tile while the tile's rows pass.
 GPTOSS_AVX512 inline void gemm_rows(const float* tile, int rows, int cols, const float* x, std::int64_t x_stride,
-                                    int tokens, float* y, std::int64_t y_stride, bool accumulate) {
-  // 12 tokens x 2 vectors: 24 accumulators, 2 weight vectors and a broadcast in 32 registers
-  const __mmask16 last = tail_mask(rows > 16 ? rows - 16 : rows);
-  auto panels = [&]<int H>() {
-    in_token_groups<12>(tokens, [&]<int T>(int t0) {
-      gemm_panel<H, T>(tile, cols, x + t0 * x_stride, x_stride, y + t0 * y_stride, y_stride, last, accumulate);
-    });
-  };
-  if (rows > 16) panels.template operator()<2>();
-  else panels.template operator()<1>();
+                                    int tokens, float* state, bool first, bool last, float* y, std::int64_t y_stride) {
+  in_token_groups<3>(tokens, [&]<int T>(int t0) {
+    const float* xt = x + t0 * x_stride;
+    float* st = state + std::int64_t(t0) * tile_rows * gemm_state;
+    float* yt = y + t0 * y_stride;
+    int r = 0;
+    for (; r + 4 <= rows; r += 4)
+      gemm_block<4, T>(tile + std::int64_t(r) * cols, cols, xt, x_stride, st + r * gemm_state, first, last, yt + r,
+                       y_stride);
+    const float* tr = tile + std::int64_t(r) * cols;
+    switch (rows - r) {
+      case 3: gemm_block<3, T>(tr, cols, xt, x_stride, st + r * gemm_state, first, last, yt + r, y_stride); break;
+      case 2: gemm_block<2, T>(tr, cols, xt, x_stride, st + r * gemm_state, first, last, yt + r, y_stride); break;
+      case 1: gemm_block<1, T>(tr, cols, xt, x_stride, st + r * gemm_state, first, last, yt + r, y_stride); break;
+      default: break;
+    }
+  });
 }
 
 // The scores of 16 keys for one query head: one accumulator per key, so every FMA chain is

@@ -31,19 +31,34 @@ inline void copy_input(const float* x, int cols, float* out) { std::copy_n(x, co
 
 // Prefill tiles: up to tile_rows weight rows, over a range of columns, expanded to float32 once,
 // then multiplied with every token of the call by gemm_rows. Each instruction set lays them out
-// for its gemm_rows, as its Kernels table says: [rows][cols], or [cols][tile_rows], where a
-// column's rows are contiguous for a kernel that multiplies them by one activation broadcast.
-enum class TileLayout { row_major, column_major };
+// for its gemm_rows, as its Kernels table says: [rows][cols] with each row's values in order, or
+// in the order its GEMV reads the activations of an MXFP4 row (split_pairs), or [cols][tile_rows].
+enum class TileLayout { row_major, row_major_split, column_major };
 inline constexpr int tile_rows = 32;
 inline std::int64_t tile_offset(TileLayout layout, int cols, int r, int k) {
-  return layout == TileLayout::row_major ? std::int64_t(r) * cols + k : std::int64_t(k) * tile_rows + r;
+  switch (layout) {
+    case TileLayout::row_major: return std::int64_t(r) * cols + k;
+    case TileLayout::row_major_split: {
+      const int b = k - k % mxfp4::block_elems, j = k % mxfp4::block_elems;
+      return std::int64_t(r) * cols + b + (j % 2) * (mxfp4::block_elems / 2) + j / 2;
+    }
+    case TileLayout::column_major: break;
+  }
+  return std::int64_t(k) * tile_rows + r;
 }
 
 namespace scalar {
 
 // Each GEMV reads its activations arranged for it, once per call, by the arrange function of its
-// Kernels table (kernels.hpp): cols floats in an order of the kernel's choosing. Here, x as it is
-// for bf16 and split_pairs(x) for MXFP4.
+// Kernels table (kernels.hpp): cols floats in an order of the kernel's choosing. Here, x as it is.
+//
+// Batch invariance: where an instruction set has a gemm_rows (kernels.hpp), the product of a row
+// and a token is the same float whether gemv_* or expand_* and gemm_rows compute it: the same
+// products summed in the same order into the same accumulators. Here, every sum runs over the
+// columns in order, with the weights as decode_row gives them (MXFP4 values times their block's
+// scale). The scalar kernels have no tiles: a sum written once in C++ may be compiled into fused
+// multiply-adds in one loop and not in another (GCC with -march=native fuses the GEMV's and
+// vectorizes a tile's products unfused), so only the GEMV itself gives every token the same floats.
 
 // y[r] = sum_k w[r, k] x[k] for r in [0, rows); w row-major [rows, cols].
 inline void gemv_bf16(const bf16* w, std::int64_t rows, int cols, const float* x, float* y) {
@@ -54,21 +69,22 @@ inline void gemv_bf16(const bf16* w, std::int64_t rows, int cols, const float* x
   }
 }
 
-// y[r] = sum_k W[r, k] x[k] for an MXFP4 matrix (cols a multiple of 32), with x given as
-// split_pairs(x). Each block's products are summed unscaled, then times the block's scale
-// (a power of two, so this is the same value up to summation order).
+// y[r] = sum_k W[r, k] x[k] for an MXFP4 matrix (cols a multiple of 32), each weight decoded as
+// decode_row decodes it (the E2M1 value times the block's power-of-two scale), in column order.
 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t rows, int cols,
-                       const float* xs, float* y) {
+                       const float* x, float* y) {
   const int nb = cols / mxfp4::block_elems;
   for (std::int64_t r = 0; r < rows; ++r) {
     float acc = 0.0f;
     for (int b = 0; b < nb; ++b) {
       const std::uint8_t* q = blocks + (r * nb + b) * mxfp4::block_bytes;
-      const float* xb = xs + b * mxfp4::block_elems;
-      float part = 0.0f;
-      for (int j = 0; j < mxfp4::block_bytes; ++j)
-        part += mxfp4::e2m1_value(q[j] & 15) * xb[j] + mxfp4::e2m1_value(q[j] >> 4) * xb[16 + j];
-      acc += part * mxfp4::e8m0_value(scales[r * nb + b]);
+      const float* xb = x + b * mxfp4::block_elems;
+      const float s = mxfp4::e8m0_value(scales[r * nb + b]);
+      for (int j = 0; j < mxfp4::block_bytes; ++j) {
+        const mxfp4::pair p = mxfp4::decode_byte(q[j], s);
+        acc += p.even * xb[2 * j];
+        acc += p.odd * xb[2 * j + 1];
+      }
     }
     y[r] = acc;
   }
@@ -82,19 +98,6 @@ inline void widen_bf16(const bf16* w, std::int64_t n, float* out) {
 // The n values (a multiple of 32) of MXFP4 blocks, in order.
 inline void decode_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t n, float* out) {
   mxfp4::decode_row(blocks, scales, std::size_t(n), out);
-}
-
-// y[t, r] (+)= sum_k W[r, k] x[t, k] for t < tokens, r < rows, with W a row-major tile (below),
-// added to y when accumulate is set; each sum in column order.
-inline void gemm_rows(const float* tile, int rows, int cols, const float* x, std::int64_t x_stride, int tokens,
-                      float* y, std::int64_t y_stride, bool accumulate) {
-  for (int t = 0; t < tokens; ++t)
-    for (int r = 0; r < rows; ++r) {
-      float acc = 0.0f;
-      for (int k = 0; k < cols; ++k) acc += tile[std::int64_t(r) * cols + k] * x[t * x_stride + k];
-      float& out = y[t * y_stride + r];
-      out = accumulate ? out + acc : acc;
-    }
 }
 
 // Attention over one block of n keys for the `group` query heads that share them (q: group x dim;
@@ -135,18 +138,11 @@ inline void accumulate(const float* p, int p_stride, int group, int dim, const f
 
 }  // namespace scalar
 
-// The tile of rows x cols weights (cols a multiple of 32 for MXFP4) whose rows start row_stride
-// values apart, row-major: each row's values widened or decoded in order.
+// The tile of rows x cols bf16 weights whose rows start row_stride values apart, row-major: each
+// row's values widened in order.
 template <auto Widen>
 void widen_tile(const bf16* w, std::int64_t row_stride, int rows, int cols, float* tile) {
   for (int r = 0; r < rows; ++r) Widen(w + r * row_stride, cols, tile + std::int64_t(r) * cols);
-}
-template <auto Decode>
-void decode_tile(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t row_stride, int rows, int cols,
-                 float* tile) {
-  const std::int64_t row_blocks = row_stride / mxfp4::block_elems;
-  for (int r = 0; r < rows; ++r)
-    Decode(blocks + r * row_blocks * mxfp4::block_bytes, scales + r * row_blocks, cols, tile + std::int64_t(r) * cols);
 }
 
 }  // namespace gptoss::host_detail

@@ -144,10 +144,16 @@ inline void merge_partial_states(const float* states, std::int64_t parts, int he
   }
 }
 
-// Decoding: tokens of a call this few split their keys into items of keys_per_item keys, so that a
-// long context is shared among the workers (and the result does not depend on their number).
+// Every token's visible keys are split into parts of keys_per_item keys (from the first visible
+// one), whose softmax states are merged by merge_partial_states; within a part, keys are added in
+// blocks aligned to absolute key positions (multiples of key_block). So the arithmetic of a
+// token's attention depends on its position and its keys only, never on the other tokens of the
+// call, on how its sequence was cut into calls, or on where the cache's ring wraps. Calls of at
+// most split_tokens tokens (decoding) make each part a work item, so that a long context is shared
+// among the workers; longer calls make each token one, which runs its parts one after another.
 inline constexpr std::int64_t split_tokens = 4;
 inline constexpr std::int64_t keys_per_item = 1024;
+static_assert(keys_per_item % key_block == 0);
 
 template <int Window, bool Sinks = true>
 class Attention {
@@ -202,28 +208,35 @@ class Attention {
     std::vector<float>& sinks = Workspace::buffer_vector(ws.sinks, Hq);
     for (int h = 0; h < Hq; ++h) sinks[h] = w.sinks[h];
 
-    const std::int64_t chunk = T <= split_tokens ? keys_per_item : std::numeric_limits<std::int64_t>::max();
+    const std::int64_t chunk = keys_per_item;
+    const bool split_items = T <= split_tokens;
+    // item_first[t]: the first part of token t, counted over the call.
     std::vector<std::int64_t>& item_first = Workspace::buffer_vector(ws.item_first, T + 1);
     item_first[0] = 0;
+    std::int64_t most_parts = 1;  // of one token of this call
     for (std::int64_t t = 0; t < T; ++t) {
       const KeyRange keys = visible_keys(ws.position[t], win);
       item_first[t + 1] = item_first[t] + (keys.last - keys.first) / chunk + 1;
+      most_parts = std::max(most_parts, item_first[t + 1] - item_first[t]);
     }
-    const std::int64_t items = item_first[T];
+    const std::int64_t parts_total = item_first[T], items = split_items ? parts_total : T;
     const std::size_t state_floats = std::size_t(Hq) * (D + 2);  // a head's acc, max and sum
+    const std::int64_t max_parts = (c.max_context() + keys_per_item - 1) / keys_per_item;
     // Sized for the longest context by the first decoding call, so that decoding does not allocate
     // as the context grows.
-    const std::int64_t most_items = split_tokens * ((c.max_context() + keys_per_item - 1) / keys_per_item);
-    float* partial = T <= split_tokens ? ws.buffer(ws.partial, most_items * std::int64_t(state_floats)) : nullptr;
+    float* partial = split_items ? ws.buffer(ws.partial, split_tokens * max_parts * std::int64_t(state_floats)) : nullptr;
+    const std::size_t ta_floats = TokenAttention::scratch_floats(Hkv, group, D);
+    const std::size_t gather_floats = 2 * std::size_t(key_block) * D;
 
     ws.pool.parallel_for(items, [&](std::int64_t begin, std::int64_t end, int worker) {
-      TokenAttention ta{Hkv, group, D, ws.scratch.get(worker, TokenAttention::scratch_floats(Hkv, group, D))};
-      for (std::int64_t i = begin; i < end; ++i) {
-        // Items alternate between the two ends of the batch, so that each range the pool hands
-        // out holds as many short causal rows as long ones.
-        const std::int64_t item = i % 2 == 0 ? i / 2 : items - 1 - i / 2;
-        const std::int64_t t = std::upper_bound(item_first.begin(), item_first.begin() + T + 1, item) - item_first.begin() - 1;
-        const std::int64_t part = item - item_first[t], parts = item_first[t + 1] - item_first[t];
+      float* mine = ws.scratch.get(worker, ta_floats + gather_floats + (split_items ? 0 : most_parts * state_floats));
+      TokenAttention ta{Hkv, group, D, mine};
+      float* k_gather = mine + ta_floats;
+      float* v_gather = k_gather + std::size_t(key_block) * D;
+      float* states = v_gather + std::size_t(key_block) * D;  // a long call's parts of one token
+      // Part `part` of token t's keys: its state saved at `state`, or with only one part, the
+      // outputs written.
+      auto run_part = [&](std::int64_t t, std::int64_t part, std::int64_t parts, float* state) {
         const Segment& seg = segments[ws.segment_of[t]];
         const std::int64_t pos = ws.position[t], start = seg.cache->length();
         const KeyRange visible = visible_keys(pos, win);
@@ -237,20 +250,44 @@ class Attention {
         ta.start(Sinks && part == 0 ? sinks.data() : nullptr);
         for (int g = 0; g < Hkv; ++g)
           for (std::int64_t j = first; j <= last;) {
-            // A run of keys contiguous in memory (the cache's ring wraps, the batch starts anew).
+            // The keys up to the next multiple of key_block; where they are not one run in memory
+            // (the cache's ring wraps, or the call's own keys begin), copied into one.
+            const int n = int(std::min(last + 1, (j / key_block + 1) * key_block) - j);
             const float* kj = row(true, g, j);
-            int n = 1;
-            while (n < key_block && j + n <= last && row(true, g, j + n) == kj + n * D) ++n;
-            ta.add(kern, g, q + t * Q, kj, row(false, g, j), n, scale);
+            const float* vj = row(false, g, j);
+            bool contiguous = true;
+            for (int i = 1; i < n && contiguous; ++i) contiguous = row(true, g, j + i) == kj + i * D;
+            if (!contiguous) {
+              for (int i = 0; i < n; ++i) {
+                std::memcpy(k_gather + i * D, row(true, g, j + i), sizeof(float) * D);
+                std::memcpy(v_gather + i * D, row(false, g, j + i), sizeof(float) * D);
+              }
+              kj = k_gather, vj = v_gather;
+            }
+            ta.add(kern, g, q + t * Q, kj, vj, n, scale);
             j += n;
           }
         if (parts == 1)
           ta.finish(o + t * Q);
         else
-          ta.save(partial + item * state_floats);
+          ta.save(state);
+      };
+      for (std::int64_t i = begin; i < end; ++i) {
+        // Items alternate between the two ends of the batch, so that each range the pool hands
+        // out holds as many short causal rows as long ones.
+        const std::int64_t item = i % 2 == 0 ? i / 2 : items - 1 - i / 2;
+        if (split_items) {
+          const std::int64_t t =
+              std::upper_bound(item_first.begin(), item_first.begin() + T + 1, item) - item_first.begin() - 1;
+          run_part(t, item - item_first[t], item_first[t + 1] - item_first[t], partial + item * state_floats);
+        } else {
+          const std::int64_t parts = item_first[item + 1] - item_first[item];
+          for (std::int64_t p = 0; p < parts; ++p) run_part(item, p, parts, states + p * state_floats);
+          if (parts > 1) merge_partial_states(states, parts, Hq, D, o + item * Q);
+        }
       }
     });
-    if (items > T)
+    if (split_items && parts_total > T)
       ws.pool.parallel_for(T, [&](std::int64_t begin, std::int64_t end, int) {
         for (std::int64_t t = begin; t < end; ++t)
           if (item_first[t + 1] - item_first[t] > 1)
