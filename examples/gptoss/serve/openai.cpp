@@ -8,6 +8,8 @@
 namespace gptoss::serve {
 namespace {
 
+constexpr std::size_t max_header_tokens = 32;
+
 const json* member(const json& j, const char* key) {
   auto it = j.find(key);
   return it == j.end() || it->is_null() ? nullptr : &*it;
@@ -446,6 +448,15 @@ std::vector<Delta> ReplyAssembler::push(token_id t) {
       message_tokens_.clear();
       message_emitted_ = false;
     }
+    // A header is a few tokens; one this long is not Harmony, and its text should not wait for
+    // the end of the reply.
+    if (parser_.state() == harmony::StreamParser::State::header && message_tokens_.size() > max_header_tokens) {
+      raw_mode_ = true;
+      for (token_id m : message_tokens_) {
+        std::string s = raw_.feed(m);
+        if (!s.empty()) add(out, {Delta::Kind::content, std::move(s)});
+      }
+    }
   } catch (const harmony::harmony_error&) {
     // Not Harmony: from here on, raw text. A message none of whose text went out yet is given
     // whole (its header included); otherwise from the token that broke it.
@@ -467,7 +478,7 @@ std::vector<Delta> ReplyAssembler::finish() {
     if (!s.empty()) add(out, {Delta::Kind::content, std::move(s)});
   } else if (parser_.state() == harmony::StreamParser::State::header && !message_tokens_.empty()) {
     // Cut off inside a header: what there is, as raw text.
-    std::string s = tok_.decode(message_tokens_);
+    std::string s = harmony::detail::utf8_lossy(tok_.decode(message_tokens_));
     if (!s.empty()) add(out, {Delta::Kind::content, std::move(s)});
   }
   if (!held_.empty() && !stopped_) {

@@ -34,7 +34,7 @@ void send_error(httplib::Response& res, int status, const std::string& message, 
                 const std::string& param = "", const std::string& code = "") {
   res.status = status;
   if (status == 503) res.set_header("Retry-After", "1");
-  res.set_content(error_json(message, type, param, code).dump() + "\n", "application/json");
+  res.set_content(error_json(message, type, param, code).dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
 }
 
 // What the engine's thread hands to the HTTP thread of one request.
@@ -71,14 +71,14 @@ class Server {
     });
     http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       if (engine::Engine* e = engine_.load())
-        res.set_content(json{{"status", "ok"}, {"requests", e->pending()}, {"slots", e->options().parallel}}.dump() + "\n",
+        res.set_content(json{{"status", "ok"}, {"requests", e->pending()}, {"slots", e->options().parallel}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
                         "application/json");
       else send_error(res, 503, "the model is loading", "unavailable_error", "", "loading");
     });
     http_.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorized(req, res)) return;
       json m = {{"id", opt_.model_name}, {"object", "model"}, {"created", now_seconds()}, {"owned_by", "gptoss"}};
-      res.set_content(json{{"object", "list"}, {"data", json::array({m})}}.dump() + "\n", "application/json");
+      res.set_content(json{{"object", "list"}, {"data", json::array({m})}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
     });
     http_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, Api::chat); });
     http_.Post("/v1/responses", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, Api::responses); });
@@ -151,7 +151,14 @@ class Server {
     const char* type = state->p.stream ? "text/event-stream" : "application/json";
     if (state->p.stream) res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
-        type, [state](std::size_t, httplib::DataSink& sink) { return state->run(sink); },
+        type,
+        [state](std::size_t, httplib::DataSink& sink) {
+          try {
+            return state->run(sink);
+          } catch (...) {
+            return state->fail();
+          }
+        },
         [state](bool) { state->h->cancel(); });
   }
 
@@ -181,14 +188,14 @@ class Server {
               {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)}, {"finish_reason", std::move(finish)}}})}};
     }
     bool sse(httplib::DataSink& sink, const json& j) {
-      const std::string s = "data: " + j.dump() + "\n\n";
+      const std::string s = "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
       return sink.write(s.data(), s.size());
     }
     bool event(httplib::DataSink& sink, const char* type, json j) {
       json head = {{"type", type}, {"sequence_number", seq++}};
       head.update(j);
       j = std::move(head);
-      const std::string s = std::string("event: ") + type + "\ndata: " + j.dump() + "\n\n";
+      const std::string s = std::string("event: ") + type + "\ndata: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
       return sink.write(s.data(), s.size());
     }
 
@@ -269,7 +276,7 @@ class Server {
         if (p.stream) {
           sse(sink, e);
         } else {
-          const std::string s = e.dump() + "\n";
+          const std::string s = e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
           sink.write(s.data(), s.size());
         }
         sink.done();
@@ -294,7 +301,7 @@ class Server {
                          {"logprobs", p.logprobs ? logprobs_json(tok, r) : json(nullptr)}, {"finish_reason", reason}};
           json j = {{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", p.model},
                     {"choices", json::array({choice})}, {"usage", usage_json(r, Api::chat)}};
-          const std::string s = j.dump() + "\n";
+          const std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
           if (!sink.write(s.data(), s.size())) return fail();
         }
       } else {
@@ -304,7 +311,7 @@ class Server {
           if (!event(sink, reason == "length" ? "response.incomplete" : "response.completed", {{"response", response_json(r, status)}}))
             return fail();
         } else {
-          const std::string s = response_json(r, status).dump() + "\n";
+          const std::string s = response_json(r, status).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
           if (!sink.write(s.data(), s.size())) return fail();
         }
       }
