@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -230,12 +231,19 @@ class Server {
       return j;
     }
 
-    // Waits for the next events or the end; false when the client went away.
+    // Waits for the next events or the end; false when the client went away. cpp-httplib tells
+    // a closed connection only by a failed write, so a wait of more than a quarter second writes
+    // something the client ignores: whitespace before a JSON body, an SSE comment in a stream.
     bool next(httplib::DataSink& sink, std::deque<engine::TokenEvent>& got, bool& done) {
       std::unique_lock lock(ch->mu);
       while (ch->events.empty() && !ch->done) {
-        ch->cv.wait_for(lock, std::chrono::milliseconds(200));
-        if (ch->events.empty() && !ch->done && !sink.is_writable()) return false;
+        if (ch->cv.wait_for(lock, std::chrono::milliseconds(250)) == std::cv_status::timeout && ch->events.empty() && !ch->done) {
+          const char* beat = p.stream ? ":\n\n" : " ";
+          lock.unlock();
+          const bool alive = sink.is_writable() && sink.write(beat, std::strlen(beat));
+          lock.lock();
+          if (!alive) return false;
+        }
       }
       got.swap(ch->events);
       done = ch->done && ch->events.empty();
