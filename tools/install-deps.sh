@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building gptoss needs on Debian 12, from Debian's packages.
-#   bash tools/install-deps.sh        the library and the gptoss program (the README's quick start)
+#   bash tools/install-deps.sh        the library and the gptoss program (the README's quick start;
+#                                     cpp-httplib and pkg-config for `gptoss serve`)
 #   bash tools/install-deps.sh --ci   also what tools/test-all.sh needs: Boost.Test and pkg-config for the tests,
 #                                     Google Benchmark for the benchmarks, clang-14 and its
 #                                     compiler-rt for the libFuzzer targets, g++-aarch64-linux-gnu and
 #                                     qemu-user for the aarch64 stage (cmake/aarch64-linux-gnu.cmake),
 #                                     and Node.js with the npm packages of tests/constrain (ajv, which
-#                                     judges the structured-output tests' replies)
+#                                     judges the structured-output tests' replies) and of tests/serve
+#                                     (the official openai client, which tests `gptoss serve`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(cmake ninja-build g++ nlohmann-json3-dev libfmt-dev libcli11-dev)
+packages=(cmake ninja-build g++ nlohmann-json3-dev libfmt-dev libcli11-dev libcpp-httplib-dev pkg-config)
 case "${1:-}" in
   "") ;;
   --ci) packages+=(libboost-test-dev libbenchmark-dev pkg-config clang-14 libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user)
@@ -29,4 +31,5 @@ if ((${#missing[@]})); then
 fi
 if [[ ${1:-} == --ci ]]; then
   npm ci --prefix tests/constrain --no-audit --no-fund --loglevel=error
+  npm ci --prefix tests/serve --no-audit --no-fund --loglevel=error
 fi

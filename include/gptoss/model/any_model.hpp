@@ -21,6 +21,14 @@ class AnySequence {
     virtual std::int64_t length() const = 0;
     virtual std::int64_t capacity() const = 0;
     virtual void skip(std::int64_t n) = 0;
+    virtual void save_prefix() {}
+    virtual std::int64_t saved_length() const { return 0; }
+    // Default for backends without prefix reuse: keep the whole sequence or nothing.
+    virtual std::int64_t truncate(std::int64_t n) {
+      if (n < length()) clear();
+      return length();
+    }
+    virtual void clear() = 0;
   };
   explicit AnySequence(std::unique_ptr<State> s) : state_(std::move(s)) {}
   std::int64_t length() const { return state_->length(); }
@@ -29,6 +37,14 @@ class AnySequence {
   // the cache holds them (zeros in a new sequence). For measuring decode speed at a long context
   // without the prefill that would fill it; the model's outputs after it mean nothing.
   void skip(std::int64_t n) { state_->skip(n); }
+  // Prefix reuse (KvCache::save_prefix/truncate on the host): save_prefix() remembers what the
+  // sequence needs to come back to its current length later; truncate(n) rolls it back to the
+  // longest length <= n it can restore exactly and returns that length (0 at worst: empty).
+  // A backend that keeps no such copy (CUDA today) rolls back to its whole length or to 0.
+  void save_prefix() { state_->save_prefix(); }
+  std::int64_t saved_length() const { return state_->saved_length(); }
+  std::int64_t truncate(std::int64_t n) { return state_->truncate(n); }
+  void clear() { state_->clear(); }
   State& state() { return *state_; }
 
  private:
@@ -90,6 +106,18 @@ class ModelAdapter final : public AnyModel {
     void skip(std::int64_t n) override {
       seq.check_room(n);
       seq.advance(n);
+    }
+    void clear() override { seq.clear(); }
+    void save_prefix() override {
+      if constexpr (requires { seq.save_prefix(); }) seq.save_prefix();
+    }
+    std::int64_t saved_length() const override {
+      if constexpr (requires { seq.saved_length(); }) return seq.saved_length();
+      else return 0;
+    }
+    std::int64_t truncate(std::int64_t n) override {
+      if constexpr (requires { seq.truncate(n); }) return seq.truncate(n);
+      else return AnySequence::State::truncate(n);
     }
     typename Model::Sequence seq;
   };
