@@ -48,12 +48,13 @@ bool show_reasoning(const Args& args, bool by_default) {
   return by_default;
 }
 
-void Timings::report(std::size_t prompt_tokens) const {
+void Timings::report(std::size_t prompt_tokens, std::size_t cached_tokens) const {
   if (tokens_ == 0) return;
   const auto end = Clock::now();
   const double prefill_s = std::chrono::duration<double>(first_ - t0_).count();
   const double decode_s = std::chrono::duration<double>(end - first_).count();
   std::string line = fmt::format("prefill {} tokens at {:.1f} tokens/s", prompt_tokens, prompt_tokens / std::max(prefill_s, 1e-9));
+  if (cached_tokens > 0) line += fmt::format(" ({} more from the cache)", cached_tokens);
   if (tokens_ > 1) line += fmt::format(", decode {} tokens at {:.1f} tokens/s", tokens_ - 1, (tokens_ - 1) / std::max(decode_s, 1e-9));
   fmt::print(stderr, "{}\n", line);
 }

@@ -38,7 +38,8 @@ class Timings {
     if (tokens_++ == 0) first_ = Clock::now();
   }
   int tokens() const { return tokens_; }
-  void report(std::size_t prompt_tokens) const;
+  // prompt_tokens: those read; cached_tokens: those that came from the KV cache instead.
+  void report(std::size_t prompt_tokens, std::size_t cached_tokens = 0) const;
 
  private:
   Clock::time_point t0_, first_;

@@ -13,7 +13,7 @@
 #include <fmt/core.h>
 
 #include "chat_args.hpp"
-#include "gptoss/generate/reply.hpp"
+#include "gptoss/engine/reply.hpp"
 #include "gptoss/harmony/json.hpp"
 #include "model_loader.hpp"
 #include "sampling_args.hpp"
@@ -171,7 +171,7 @@ CommandResult run_command(Chat& chat, const std::string& line, bool quiet) {
 int run_chat(const Args& args) {
   GenerateOptions opt;
   opt.sampling = sampling_options(args, 1.0f);
-  opt.max_tokens = args.number_in<int>("max-tokens", 2048, 1, 1 << 24);
+  const int max_tokens = args.number_in<int>("max-tokens", 2048, 1, 1 << 24);
   const bool reasoning = show_reasoning(args, false), quiet = args.flag("quiet");
   const StructuredArgs structured = structured_args(args);
   Chat chat;
@@ -181,6 +181,11 @@ int run_chat(const Args& args) {
   const auto tok = load_vocabulary(args);  // before the model: a bad --vocab fails at once
   if (structured.active) structured.constraint(tok, chat.conv);  // a refused schema: exit 2 before the model loads
   auto model = load_model(args);
+  // The conversation lives in one engine slot, whose KV cache is kept between turns: a turn reads
+  // only the tokens its prompt adds to the last one's.
+  const std::int64_t most = model->config().max_context();
+  const std::int64_t ctx = args.number_in<std::int64_t>("ctx-size", std::min<std::int64_t>(8192, most), 16, most);
+  engine::Engine eng(*model, {.parallel = 1, .ctx_size = ctx, .step_tokens = 2048, .max_queue = 1});
   const bool tty_in = isatty(fileno(stdin)), tty_out = isatty(fileno(stdout));
   const char* dim = tty_out ? "\x1b[2m" : "";
   const char* plain = tty_out ? "\x1b[0m" : "";
@@ -212,6 +217,14 @@ int run_chat(const Args& args) {
       }
     }
     opt.constraint = constraint.get();
+    const std::int64_t prompt_tokens = std::int64_t(harmony::render_for_completion(tok, chat.conv).size());
+    if (prompt_tokens >= ctx) {
+      fmt::print(stderr, "(no reply: the conversation's {} tokens fill the context of {} (-c/--ctx-size); /reset starts afresh)\n",
+                 prompt_tokens, ctx);
+      chat.conv.messages().pop_back();
+      continue;
+    }
+    opt.max_tokens = int(std::min<std::int64_t>(max_tokens, ctx - prompt_tokens));
     std::string shown_channel;
     Timings timings;
     timings.start();
@@ -220,9 +233,10 @@ int run_chat(const Args& args) {
       return interrupted.load();
     };
     Reply turn;
+    engine::Result request;
     {
       InterruptGuard guard;
-      turn = generate_reply(*model, tok, chat.conv, opt, [&](const ReplyDelta& d) {
+      turn = engine::generate_reply(eng, tok, chat.conv, opt, [&](const ReplyDelta& d) {
         if (d.channel != shown_channel) {
           if (!shown_channel.empty()) fmt::print("{}\n", plain);
           shown_channel = d.channel;
@@ -230,7 +244,7 @@ int run_chat(const Args& args) {
           else if (d.channel == "analysis" && reasoning) fmt::print("{}[analysis] ", dim);
         }
         if (d.channel != "analysis" || reasoning || !d.recipient.empty()) fmt::print("{}", d.text), std::fflush(stdout);
-      });
+      }, &request);
     }
     fmt::print("{}\n", plain);
     std::fflush(stdout);
@@ -238,9 +252,11 @@ int run_chat(const Args& args) {
     const bool ended = !turn.tokens.empty() && harmony::tokens::is_sampling_stop(turn.tokens.back());
     if (!quiet) {
       if (stopped) fmt::print(stderr, "(reply stopped)\n");
-      else if (!ended) fmt::print(stderr, "(the reply was cut off at the limit of {} tokens; raise -n/--max-tokens)\n", opt.max_tokens);
+      else if (!ended && opt.max_tokens < max_tokens)
+        fmt::print(stderr, "(the reply was cut off at the end of the context of {} tokens; raise -c/--ctx-size or /reset)\n", ctx);
+      else if (!ended) fmt::print(stderr, "(the reply was cut off at the limit of {} tokens; raise -n/--max-tokens)\n", max_tokens);
       for (std::size_t i = std::size_t(timings.tokens()); i < turn.tokens.size(); ++i) timings.token();
-      timings.report(harmony::render_for_completion(tok, chat.conv).size());
+      timings.report(std::size_t(prompt_tokens - request.cached_tokens), std::size_t(request.cached_tokens));
     }
     if (turn.parse_failed) {
       fmt::print(stderr, "(the model's reply was not valid Harmony; raw text follows)\n{}\n", tok.decode(turn.tokens));
@@ -261,7 +277,8 @@ const Register reg{{
     .usage = "gptoss chat -m DIR [--reasoning-effort low|medium|high] [--system TEXT] [--show-reasoning] [--tools FILE] [OPTIONS]",
     .options = with_sampling_options(
         with_structured_options(
-            with_harmony_options(with_model_options({{"-n,--max-tokens,--n-predict", "most tokens per reply (default 2048)", "N"}}), false),
+            with_harmony_options(with_model_options({{"-n,--max-tokens,--n-predict", "most tokens per reply (default 2048)", "N"},
+                                                   {"-c,--ctx-size", "most tokens of the conversation, replies included, with its KV cache reserved at start (default 8192, at most the model's context)", "N"}}), false),
             false),
         1.0f),
     .run = run_chat,

@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(sliding_window_of_128_with_sinks_matches_float64) {
     return m;
   }();
   static_assert(c.is_sliding(0));
-  const int H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const int H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads;
   const int Q = c.q_width(), KV = c.kv_width(), G = c.heads_per_kv();
   std::mt19937 rng(7);
   auto bf16s = [&](std::size_t n, float scale) {

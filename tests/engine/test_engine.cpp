@@ -10,9 +10,12 @@
 #include <thread>
 
 #include "common/golden.hpp"
+#include "common/temp_dir.hpp"
+#include "gptoss/engine/reply.hpp"
 #include "gptoss/engine/engine.hpp"
 #include "gptoss/model/any_model.hpp"
 #include "gptoss/tools/presets.hpp"
+#include "gptoss/tools/synth.hpp"
 
 using namespace gptoss;
 using namespace gptoss::engine;
@@ -269,4 +272,45 @@ BOOST_AUTO_TEST_CASE(stop_tokens_cancellation_and_limits) {
   }
   BOOST_CHECK(zero->wait().tokens.empty());
   BOOST_CHECK(zero->wait().finish == Finish::length);
+}
+
+// A chat through the engine (gptoss chat's path): each reply is the one generate_reply on the model
+// itself gives (greedy), and the second turn reads only what the first did not. The slot holds
+// the first prompt and reply; the sliding layers' rings (8 slots) have wrapped, so the engine
+// comes back to where it saved them, the first prompt but its last token.
+BOOST_AUTO_TEST_CASE(chat_turns_through_the_engine_read_only_their_new_tokens) {
+  test::TempDir dir;
+  ModelConfig cfg = tiny_harmony_test;
+  cfg.num_hidden_layers = 2;
+  synthesize_checkpoint(cfg, dir.path() / "model");
+  auto model = open_model<>(io::Checkpoint::open(dir.path() / "model"));
+  const auto tok = text::Tokenizer::from_file(std::string(GPTOSS_TEST_DATA) + "/tokenizer/o200k_base.tiktoken");
+  harmony::Conversation conv;
+  conv.system().user("What is 2 + 2?");
+  const GenerateOptions opt{.max_tokens = 12, .sampling = {.temperature = 0.0f}};
+
+  Engine eng(*model, {.parallel = 1, .ctx_size = 512});
+  Result first, second;
+  std::string streamed;
+  const Reply a = engine::generate_reply(eng, tok, conv, opt, [&](const ReplyDelta& d) { streamed += d.text; }, &first);
+  std::string expect_streamed;
+  const Reply want_a = generate_reply(*model, tok, conv, opt, [&](const ReplyDelta& d) { expect_streamed += d.text; });
+  BOOST_CHECK(a.tokens == want_a.tokens);
+  BOOST_CHECK_EQUAL(streamed, expect_streamed);
+  BOOST_CHECK_EQUAL(a.parse_failed, want_a.parse_failed);
+  BOOST_CHECK_EQUAL(first.cached_tokens, 0);
+  const auto prompt1 = harmony::render_for_completion(tok, conv);
+  BOOST_REQUIRE_GT(prompt1.size() + a.tokens.size() - 1, 8u);  // the rings have wrapped
+
+  conv.assistant("4").user("And 3 + 3?");
+  const auto prompt2 = harmony::render_for_completion(tok, conv);
+  BOOST_REQUIRE(std::equal(prompt1.begin(), prompt1.end(), prompt2.begin()));  // the first prompt starts the second
+  const Reply b = engine::generate_reply(eng, tok, conv, opt, {}, &second);
+  BOOST_CHECK(b.tokens == generate_reply(*model, tok, conv, opt).tokens);
+  BOOST_CHECK_EQUAL(second.prompt_tokens, std::int64_t(prompt2.size()));
+  BOOST_CHECK_EQUAL(second.cached_tokens, std::int64_t(prompt1.size()) - 1);
+
+  // A conversation longer than the engine's context is refused before anything runs.
+  Engine small(*model, {.parallel = 1, .ctx_size = 16});
+  BOOST_CHECK_THROW(engine::generate_reply(small, tok, conv, opt), input_error);
 }

@@ -5,6 +5,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gptoss/generate/generate.hpp"
@@ -28,34 +29,56 @@ struct Reply {
 
 using ReplyCallback = std::function<void(const ReplyDelta&)>;
 
+// Reads a reply's tokens as they come: parses them (leniently: the output may not be Harmony)
+// and reports each content delta.
+class ReplyReader {
+ public:
+  ReplyReader(const text::Tokenizer& tok, const ReplyCallback& on_delta)
+      : parser_(tok, harmony::Role::assistant, /*strict=*/false), on_delta_(on_delta) {}
+
+  void push(token_id t) {
+    reply_.tokens.push_back(t);
+    if (reply_.parse_failed) return;
+    try {
+      parser_.push(t);
+      if (const auto& d = parser_.last_content_delta(); d && on_delta_)
+        on_delta_({parser_.current_channel().value_or(""), parser_.current_recipient().value_or(""), *d});
+    } catch (const harmony::harmony_error&) {
+      reply_.parse_failed = true;
+    }
+  }
+
+  // The reply, with the messages that parsed.
+  Reply finish() {
+    if (!reply_.parse_failed) {
+      try {
+        parser_.finish();
+      } catch (const harmony::harmony_error&) {
+        reply_.parse_failed = true;
+      }
+    }
+    reply_.messages = parser_.messages();
+    return std::move(reply_);
+  }
+
+ private:
+  // The prompt ends with `<|start|>assistant`: the reply starts inside that header.
+  harmony::StreamParser parser_;
+  const ReplyCallback& on_delta_;
+  Reply reply_;
+};
+
 template <class Model>
 Reply generate_reply(Model& model, const text::Tokenizer& tok, const harmony::Conversation& conv,
                      GenerateOptions options, const ReplyCallback& on_delta = {}) {
   const auto prompt = harmony::render_for_completion(tok, conv);
   options.stop_tokens = assistant_stop_tokens;
-  Reply reply;
-  // The prompt ends with `<|start|>assistant`: the reply starts inside that header.
-  harmony::StreamParser parser(tok, harmony::Role::assistant, /*strict=*/false);
-  reply.tokens = generate(model, prompt, options, [&](token_id t) {
-    if (reply.parse_failed) return true;
-    try {
-      parser.push(t);
-      if (const auto& d = parser.last_content_delta(); d && on_delta)
-        on_delta({parser.current_channel().value_or(""), parser.current_recipient().value_or(""), *d});
-    } catch (const harmony::harmony_error&) {
-      reply.parse_failed = true;
-    }
+  ReplyReader reader(tok, on_delta);
+  generate(model, prompt, options, [&](token_id t) {
+    reader.push(t);
     return true;
   });
-  if (!reply.parse_failed) {
-    try {
-      parser.finish();
-    } catch (const harmony::harmony_error&) {
-      reply.parse_failed = true;
-    }
-  }
-  reply.messages = parser.messages();
-  return reply;
+  return reader.finish();
 }
 
 }  // namespace gptoss

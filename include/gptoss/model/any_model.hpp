@@ -134,6 +134,7 @@ std::unique_ptr<AnyModel> open_model(io::Checkpoint ckpt, HostOptions options = 
       model = std::make_unique<ModelAdapter<Transformer<C, backend::host>, true>>(std::move(ckpt), options);
   };
   (try_config.template operator()<Configs>(), ...);
+  (void)try_config;  // unused when no config is listed
   if (!model) model = std::make_unique<ModelAdapter<Transformer<dynamic_config, backend::host>, false>>(std::move(ckpt), options);
   return model;
 }
