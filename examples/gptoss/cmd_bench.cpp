@@ -86,7 +86,7 @@ double measure_read_bandwidth(int threads, std::size_t bytes) {
 }
 
 struct Stats {
-  double mean = 0, sd = 0, median = 0;
+  double mean = 0, sd = 0, median = 0, min = 0, max = 0;
 };
 Stats stats(const std::vector<double>& v) {
   Stats s;
@@ -95,6 +95,8 @@ Stats stats(const std::vector<double>& v) {
   for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
   s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0.0;
   s.median = median(v);
+  s.min = *std::min_element(v.begin(), v.end());
+  s.max = *std::max_element(v.begin(), v.end());
   return s;
 }
 
@@ -175,41 +177,46 @@ int run_bench(const Args& args) {
   const bool verbose = args.flag("verbose");
   Candidate best[1];  // greedy decoding, as `gptoss generate` does it: the best token only
 
+  // Every test first, warmed up once: maps the weights in and grows every buffer. Always three
+  // forward passes (a prefill of up to 8 tokens, two decode steps): tools/gpu-check.sh's profiles
+  // skip them.
   std::vector<Result> results;
+  std::vector<std::vector<token_id>> prompts_of;  // the random prompt of each test
   std::mt19937 rng(7);
   for (auto depth : depths)
     for (auto prompt_len : prompts)
       for (auto gen : gens) {
-        Result r{int(prompt_len), int(gen), depth, {}, {}, 0};
         std::vector<token_id> prompt(static_cast<std::size_t>(prompt_len));
         for (auto& t : prompt) t = token_id(rng() % std::uint32_t(c.vocab_size));
-        // Warm-up: maps the weights in and grows every buffer. Always three forward passes (a
-        // prefill of up to 8 tokens, two decode steps): tools/gpu-check.sh's profiles skip them.
-        {
-          auto seq = model->new_sequence(std::min<std::int64_t>(prompt_len + gen + 2, c.max_context()));
-          model->prefill(seq, std::span<const token_id>(prompt.data(), std::min<std::size_t>(prompt.size(), 8)));
-          for (std::size_t i = 0; i < 2; ++i) model->decode_top_k(seq, prompt[i % prompt.size()], best);
-        }
-        for (int rep = 0; rep < repeat; ++rep) {
-          auto seq = model->new_sequence(depth + prompt_len + gen);
-          seq.skip(depth);
-          auto t0 = Clock::now();
-          auto last = model->prefill(seq, prompt);
-          r.prefill.push_back(double(prompt_len) / seconds_since(t0));
-          token_id next = argmax(last);  // sampler.hpp's
-          t0 = Clock::now();
-          for (int i = 0; i < gen; ++i) {
-            model->decode_top_k(seq, next, best);
-            next = best[0].token;
-          }
-          r.decode.push_back(double(gen) / seconds_since(t0));
-          if (verbose)
-            fmt::print(stderr, "pp{} tg{} d{}, repeat {}: prefill {:.2f} tok/s, decode {:.2f} tok/s\n", prompt_len, gen, depth,
-                       rep + 1, r.prefill.back(), r.decode.back());
-        }
-        r.bytes = decode_bytes_per_token(c, depth + prompt_len + gen / 2);
-        results.push_back(std::move(r));
+        auto seq = model->new_sequence(std::min<std::int64_t>(prompt_len + gen + 2, c.max_context()));
+        model->prefill(seq, std::span<const token_id>(prompt.data(), std::min<std::size_t>(prompt.size(), 8)));
+        for (std::size_t i = 0; i < 2; ++i) model->decode_top_k(seq, prompt[i % prompt.size()], best);
+        results.push_back(Result{int(prompt_len), int(gen), depth, {}, {}, decode_bytes_per_token(c, depth + prompt_len + gen / 2)});
+        prompts_of.push_back(std::move(prompt));
       }
+  // Rounds, not repeats back to back: round 1 runs every test once, then round 2, ... A slow spell
+  // (another process on the core) then spreads over all tests as spread, instead of shifting the
+  // median of whichever test it fell on.
+  for (int round = 0; round < repeat; ++round)
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      Result& r = results[k];
+      const auto& prompt = prompts_of[k];
+      auto seq = model->new_sequence(r.depth + r.prompt + r.gen);
+      seq.skip(r.depth);
+      auto t0 = Clock::now();
+      auto last = model->prefill(seq, prompt);
+      r.prefill.push_back(double(r.prompt) / seconds_since(t0));
+      token_id next = argmax(last);  // sampler.hpp's
+      t0 = Clock::now();
+      for (int i = 0; i < r.gen; ++i) {
+        model->decode_top_k(seq, next, best);
+        next = best[0].token;
+      }
+      r.decode.push_back(double(r.gen) / seconds_since(t0));
+      if (verbose)
+        fmt::print(stderr, "round {}: pp{} tg{} d{}: prefill {:.2f} tok/s, decode {:.2f} tok/s\n", round + 1, r.prompt,
+                   r.gen, r.depth, r.prefill.back(), r.decode.back());
+    }
 
   // Decode's ceiling: the host's streaming reads, or on a GPU its device-to-device copy rate.
   const bool on_gpu = std::string_view(model->backend()) == "cuda";
@@ -224,9 +231,14 @@ int run_bench(const Args& args) {
 
   if (output == "json-summary") {  // --json: one object, medians, the keys of earlier releases
     const Result& r = results.front();
-    const double prefill = median(r.prefill), decode = median(r.decode);
+    const Stats pre = stats(r.prefill), dec = stats(r.decode);
+    const double prefill = pre.median, decode = dec.median;
     nlohmann::ordered_json out{{"prefill_tokens_per_s", prefill},
                                {"decode_tokens_per_s", decode},
+                               {"prefill_tokens_per_s_min", pre.min},
+                               {"prefill_tokens_per_s_max", pre.max},
+                               {"decode_tokens_per_s_min", dec.min},
+                               {"decode_tokens_per_s_max", dec.max},
                                {"decode_bytes_per_token", r.bytes},
                                {"measured_read_GBps", bandwidth},
                                {"decode_bandwidth_fraction", fraction(r, decode)},
@@ -265,6 +277,8 @@ int run_bench(const Args& args) {
                              {"avg_ts", s.mean},
                              {"stddev_ts", s.sd},
                              {"median_ts", s.median},
+                             {"min_ts", s.min},
+                             {"max_ts", s.max},
                              {"samples_ts", samples},
                              {"backend", model->backend()},
                              {"threads", threads},
@@ -283,25 +297,26 @@ int run_bench(const Args& args) {
   } else if (output == "jsonl") {
     for (const auto& row : rows) fmt::print("{}\n", row_json(row).dump());
   } else if (output == "csv") {
-    fmt::print("test,n_prompt,n_gen,n_depth,avg_ts,stddev_ts,median_ts,bandwidth_fraction,backend,threads\n");
+    fmt::print("test,n_prompt,n_gen,n_depth,avg_ts,stddev_ts,median_ts,min_ts,max_ts,bandwidth_fraction,backend,threads\n");
     for (const auto& row : rows) {
       const auto j = row_json(row);
-      fmt::print("{},{},{},{},{:.4f},{:.4f},{:.4f},{},{},{}\n", row.test, j["n_prompt"].get<int>(), j["n_gen"].get<int>(),
-                 j["n_depth"].get<std::int64_t>(), j["avg_ts"].get<double>(), j["stddev_ts"].get<double>(),
-                 j["median_ts"].get<double>(), row.decode ? fmt::format("{:.4f}", j["bandwidth_fraction"].get<double>()) : "",
+      fmt::print("{},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{},{},{}\n", row.test, j["n_prompt"].get<int>(),
+                 j["n_gen"].get<int>(), j["n_depth"].get<std::int64_t>(), j["avg_ts"].get<double>(),
+                 j["stddev_ts"].get<double>(), j["median_ts"].get<double>(), j["min_ts"].get<double>(),
+                 j["max_ts"].get<double>(), row.decode ? fmt::format("{:.4f}", j["bandwidth_fraction"].get<double>()) : "",
                  model->backend(), threads);
     }
   } else {
     fmt::print("backend: {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), bandwidth, bandwidth_source);
-    fmt::print("| test | t/s | bytes/token | share of bandwidth |\n| --- | ---: | ---: | ---: |\n");
+    fmt::print("| test | t/s (median) | min – max | bytes/token | share of bandwidth |\n| --- | ---: | ---: | ---: | ---: |\n");
     for (const auto& row : rows) {
       const Stats s = stats(row.decode ? row.r->decode : row.r->prefill);
-      fmt::print("| {} | {:.2f} ± {:.2f} | {} | {} |\n", row.test, s.mean, s.sd,
+      fmt::print("| {} | {:.2f} | {:.2f} – {:.2f} | {} | {} |\n", row.test, s.median, s.min, s.max,
                  row.decode ? fmt::format("{:.3f} GB", row.r->bytes / 1e9) : "",
                  row.decode ? fmt::format("{:.0f}%", 100.0 * fraction(*row.r, s.median)) : "");
     }
-    fmt::print("\n(mean ± standard deviation of {} repeat{}; the share of bandwidth uses the median)\n", repeat,
-               repeat == 1 ? "" : "s");
+    fmt::print("\n(median and range of {} round{}, each round running every test once; the share of bandwidth uses\n"
+               "the median)\n", repeat, repeat == 1 ? "" : "s");
   }
   return 0;
 }
@@ -314,16 +329,18 @@ const Register reg{{
         {"-p,--prompt", "prompt lengths to prefill, comma-separated (default 512)", "N,..."},
         {"-n,--gen,--n-gen", "tokens to decode greedily, comma-separated (default 32)", "N,..."},
         {"-d,--depth,--context", "blank positions before the prompt, comma-separated (default 0)", "N,..."},
-        {"-r,--repeat", "repeats of each test, 1 to 1000 (default 3)", "R"},
+        {"-r,--repeat", "rounds, 1 to 1000 (default 3): each round runs every test once", "R"},
         {"--synthetic", "instead of -m: random weights of a named shape (gpt-oss-20b, gpt-oss-120b, ...), "
                         "made in memory, not on disk", "NAME"},
-        {"-o,--output", "md (default), csv, json or jsonl: one row per test, mean ± standard deviation", "FORMAT"},
+        {"-o,--output", "md (default), csv, json or jsonl: one row per test, median and min – max "
+                        "(json, jsonl and csv add mean and standard deviation)", "FORMAT"},
         {"--json", "one JSON object of medians for a single configuration (prefill_tokens_per_s, "
-                   "decode_tokens_per_s, decode_bandwidth_fraction, ...)", ""},
+                   "decode_tokens_per_s, decode_bandwidth_fraction, ...), with the range in ..._min and ..._max", ""},
     }),
     .run = run_bench,
-    .details = "Each test prefills random tokens, then decodes greedily, --repeat times, every combination of\n"
-               "-p, -n and -d. Decode is set against the memory bandwidth measured in the same run: streaming\n"
+    .details = "Each test prefills random tokens, then decodes greedily, for every combination of -p, -n and -d.\n"
+               "The tests run in --repeat rounds, each round running every test once, so that a slow spell (another\n"
+               "process on the core) shows as spread (min – max) rather than as a wrong median. Decode is set against the memory bandwidth measured in the same run: streaming\n"
                "reads of -t threads over a buffer as large as one decode step's traffic (from 64 KiB to 1 GiB),\n"
                "or with --device cuda the GPU's device-to-device copy rate. -d N starts each sequence N positions\n"
                "in, with blank (zero) keys and values in the cache instead of a prefill, to measure decoding at\n"

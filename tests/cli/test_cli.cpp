@@ -3,12 +3,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstring>
+#include <functional>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "common/golden.hpp"
 #include "common/run.hpp"
 #include "gptoss/config/model_config.hpp"
+#include "gptoss/io/safetensors.hpp"
 #include "gptoss/tools/presets.hpp"
 
 namespace {
@@ -101,6 +104,124 @@ BOOST_AUTO_TEST_CASE(synth_writes_loadable_checkpoints_of_both_layouts) {
   float amax = 0;
   for (float v : logits) amax = std::max(amax, std::fabs(v));
   BOOST_TEST((amax > 0.05f && amax < 100.0f), "largest |logit| " << amax);
+}
+
+// synth --gguf: the same weights for llama.cpp. The file is read back here by the GGUF layout
+// (docs of llama.cpp's gguf.h): the header, llama.cpp's tensor names, and value for value the
+// experts (MXFP4 blocks repacked: GGUF pairs value j with j + 16 in a byte, the checkpoint j with
+// j + 1) and the biases split from the fused gate/up.
+BOOST_AUTO_TEST_CASE(synth_writes_the_same_weights_as_gguf) {
+  test::TempDir dir;
+  const std::string vocab = test::data_dir + "/tokenizer/o200k_base.tiktoken";
+  const std::string out = " --out " + (dir / "m").string() + " --gguf " + (dir / "m.gguf").string();
+  auto r = test::run_cli("synth --config tiny-harmony --layers 1 -q --vocab " + vocab + out);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+
+  const std::string g = test::read_file(dir / "m.gguf");
+  std::size_t at = 0;
+  auto take = [&](std::size_t n) {
+    BOOST_REQUIRE(at + n <= g.size());
+    at += n;
+    return g.data() + at - n;
+  };
+  auto u32 = [&] { std::uint32_t v; std::memcpy(&v, take(4), 4); return v; };
+  auto u64 = [&] { std::uint64_t v; std::memcpy(&v, take(8), 8); return v; };
+  auto str = [&] { const std::uint64_t n = u64(); return std::string(take(n), n); };
+  BOOST_REQUIRE(std::string(take(4), 4) == "GGUF");
+  BOOST_TEST(u32() == 3u);
+  const std::uint64_t n_tensors = u64(), n_kv = u64();
+  BOOST_TEST(n_tensors == 3u + 15u);  // embedding, final norm, unembedding; 15 per layer
+  std::map<std::string, std::string> strings;
+  std::map<std::string, std::uint64_t> array_sizes;
+  std::function<void(std::uint32_t)> skip = [&](std::uint32_t type) {
+    static const int size[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    BOOST_REQUIRE(type <= 12u);
+    if (type == 8) str();
+    else if (type == 9) {
+      const std::uint32_t inner = u32();
+      for (std::uint64_t i = 0, n = u64(); i < n; ++i) skip(inner);
+    } else take(std::size_t(size[type]));
+  };
+  for (std::uint64_t i = 0; i < n_kv; ++i) {
+    const std::string key = str();
+    const std::uint32_t type = u32();
+    if (type == 8) strings[key] = str();
+    else if (type == 9) {
+      const std::uint32_t inner = u32();
+      const std::uint64_t n = u64();
+      array_sizes[key] = n;
+      for (std::uint64_t k = 0; k < n; ++k) skip(inner);
+    } else skip(type);
+  }
+  BOOST_TEST(strings["general.architecture"] == "gpt-oss");
+  BOOST_TEST(strings["tokenizer.ggml.model"] == "gpt2");
+  BOOST_TEST(array_sizes["tokenizer.ggml.tokens"] == 201088u);
+  BOOST_TEST(array_sizes["tokenizer.ggml.merges"] == 199998u - 256u);  // every multi-byte token is a merge
+  struct Info {
+    std::vector<std::int64_t> ne;
+    std::uint32_t type;
+    std::uint64_t offset;
+  };
+  std::map<std::string, Info> tensors;
+  for (std::uint64_t i = 0; i < n_tensors; ++i) {
+    const std::string name = str();
+    Info t;
+    for (std::uint32_t d = 0, n = u32(); d < n; ++d) t.ne.push_back(std::int64_t(u64()));
+    t.type = u32();
+    t.offset = u64();
+    BOOST_TEST(t.offset % 32 == 0u, name);
+    tensors[name] = t;
+  }
+  const std::size_t data = (at + 31) / 32 * 32;
+
+  const auto& c = gptoss::tools::tiny_harmony_test;
+  const int E = c.num_experts, I = c.intermediate_size, H = c.hidden_size, nb = H / 32;
+  const gptoss::io::SafetensorsFile ck(dir / "m" / "model.safetensors");
+  const auto* blocks = reinterpret_cast<const std::uint8_t*>(ck.bytes(*ck.find("block.0.mlp.mlp1_weight.blocks")).data());
+  const auto* scales = reinterpret_cast<const std::uint8_t*>(ck.bytes(*ck.find("block.0.mlp.mlp1_weight.scales")).data());
+  const auto* bias = reinterpret_cast<const std::uint16_t*>(ck.bytes(*ck.find("block.0.mlp.mlp1_bias")).data());
+  for (const auto& [name, odd] : {std::pair{"blk.0.ffn_gate_exps", 0}, std::pair{"blk.0.ffn_up_exps", 1}}) {
+    const Info& w = tensors.at(std::string(name) + ".weight");
+    BOOST_TEST(w.type == 39u);  // GGML_TYPE_MXFP4
+    BOOST_TEST((w.ne == std::vector<std::int64_t>{H, I, E}));
+    const auto* q = reinterpret_cast<const std::uint8_t*>(g.data() + data + w.offset);
+    int mismatches = 0;
+    for (int e = 0; e < E; ++e)
+      for (int row = 0; row < I; ++row)
+        for (int b = 0; b < nb; ++b) {
+          const std::size_t src = (std::size_t(e) * 2 * I + 2 * row + odd) * nb + b;
+          const std::uint8_t* block = q + ((std::size_t(e) * I + row) * nb + b) * 17;
+          mismatches += block[0] != scales[src];
+          for (int j = 0; j < 32; ++j) {
+            const int ours = (blocks[src * 16 + j / 2] >> (4 * (j & 1))) & 15;
+            const int theirs = j < 16 ? block[1 + j] & 15 : block[1 + j - 16] >> 4;
+            mismatches += ours != theirs;
+          }
+        }
+    BOOST_TEST(mismatches == 0, name);
+    const Info& bi = tensors.at(std::string(name) + ".bias");
+    BOOST_TEST(bi.type == 0u);  // f32
+    const auto* f = reinterpret_cast<const float*>(g.data() + data + bi.offset);
+    for (int e = 0; e < E; ++e)
+      for (int i = 0; i < I; ++i) {
+        const std::uint32_t bits = std::uint32_t(bias[e * 2 * I + 2 * i + odd]) << 16;
+        float want;
+        std::memcpy(&want, &bits, 4);
+        BOOST_REQUIRE(f[e * I + i] == want);
+      }
+  }
+  for (const char* name : {"token_embd.weight", "output.weight", "blk.0.attn_qkv.weight", "blk.0.attn_sinks.weight"})
+    BOOST_TEST(tensors.count(name) == 1u, name);
+
+  // Only the real vocabulary fits llama.cpp's gpt-oss; only the original layout is read back.
+  r = test::run_cli("synth --config tiny --layers 1 -q --vocab " + vocab + " --out " + (dir / "t").string() + " --gguf " +
+                    (dir / "t.gguf").string());
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("o200k_harmony vocabulary of 201088 tokens") != std::string::npos, r.err);
+  BOOST_TEST(!std::filesystem::exists(dir / "t"));  // refused before writing anything
+  r = test::run_cli("synth --config tiny-harmony --layout hf -q" + out);
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("--gguf needs --layout original") != std::string::npos, r.err);
 }
 
 BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_failures_exit_1) {

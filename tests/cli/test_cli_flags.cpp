@@ -328,7 +328,7 @@ BOOST_AUTO_TEST_CASE(chat_ctrl_c_stops_the_reply_only) {
   BOOST_TEST(j["messages"].back()["content"] == "Hello");
 }
 
-// bench: lists of -p, -n and -d, each test repeated -r times, in every output format.
+// bench: lists of -p, -n and -d, run in -r rounds of every test, in every output format.
 BOOST_AUTO_TEST_CASE(bench_lists_and_output_formats) {
   const std::string base = "bench -m " + tiny + " -t 1 -p 8,16 -n 2 -r 2 ";
   auto r = test::run_cli(base + "-o jsonl");
@@ -345,8 +345,21 @@ BOOST_AUTO_TEST_CASE(bench_lists_and_output_formats) {
     const double sd = std::abs(samples[0] - samples[1]) / std::sqrt(2.0);  // sample standard deviation of two
     BOOST_TEST(j["avg_ts"].get<double>() == mean, boost::test_tools::tolerance(1e-9));
     BOOST_TEST(j["stddev_ts"].get<double>() == sd, boost::test_tools::tolerance(1e-6));
+    // The median of two is their mean; the range is the samples' own.
+    BOOST_TEST(j["median_ts"].get<double>() == mean, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(j["min_ts"].get<double>() == std::min(samples[0], samples[1]));
+    BOOST_TEST(j["max_ts"].get<double>() == std::max(samples[0], samples[1]));
     BOOST_TEST(j["n_depth"] == 0);
   }
+  // Rounds alternate the tests: every test once, then every test again, not one test twice in a row.
+  r = test::run_cli(base + "-o jsonl -v");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  std::vector<std::string> order;
+  for (const auto& line : lines(r.err)) {
+    std::smatch m;
+    if (std::regex_search(line, m, std::regex(R"(^round ([0-9]+): (pp[0-9]+) )"))) order.push_back(m[1].str() + " " + m[2].str());
+  }
+  BOOST_TEST((order == std::vector<std::string>{"1 pp8", "1 pp16", "2 pp8", "2 pp16"}), r.err);
   r = test::run_cli("bench -m " + tiny + " -t 1 -p 8 -n 2,3 -d 0,10 -r 1 -o json");
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   auto all = nlohmann::json::parse(r.out);
@@ -357,13 +370,16 @@ BOOST_AUTO_TEST_CASE(bench_lists_and_output_formats) {
   r = test::run_cli(base + "-o csv");
   const auto csv = lines(r.out);
   BOOST_REQUIRE(csv.size() == 5u);
-  BOOST_TEST(csv[0] == "test,n_prompt,n_gen,n_depth,avg_ts,stddev_ts,median_ts,bandwidth_fraction,backend,threads");
+  BOOST_TEST(csv[0] == "test,n_prompt,n_gen,n_depth,avg_ts,stddev_ts,median_ts,min_ts,max_ts,bandwidth_fraction,backend,threads");
   BOOST_TEST(csv[1].rfind("pp8,8,0,0,", 0) == 0, csv[1]);
   BOOST_TEST(csv[2].rfind("tg2,0,2,0,", 0) == 0, csv[2]);
 
   r = test::run_cli(base);  // md by default
-  BOOST_TEST(contains(r.out, "| test | t/s |"), r.out);
-  BOOST_TEST(std::regex_search(r.out, std::regex(R"(\| pp16 \| [0-9.]+ ± [0-9.]+ \|)")), r.out);
+  BOOST_TEST(contains(r.out, "| test | t/s (median) | min – max |"), r.out);
+  std::smatch m;
+  BOOST_REQUIRE_MESSAGE(std::regex_search(r.out, m, std::regex(R"(\| pp16 \| ([0-9.]+) \| ([0-9.]+) – ([0-9.]+) \|)")), r.out);
+  BOOST_TEST(std::stod(m[2]) <= std::stod(m[1]));
+  BOOST_TEST(std::stod(m[1]) <= std::stod(m[3]));
 
   // --json keeps its single object, with --repeat 1 and the old --context for the depth.
   r = test::run_cli("bench -m " + tiny + " --prompt 8 --gen 2 --repeat 1 --context 10 --json");
@@ -372,4 +388,18 @@ BOOST_AUTO_TEST_CASE(bench_lists_and_output_formats) {
   BOOST_TEST(j["context"] == 10);
   BOOST_TEST(j["repeat"] == 1);
   BOOST_TEST(j["decode_bandwidth_fraction"].get<double>() > 0.0);
+  // One round: the range is the one sample, the median.
+  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s"}) {
+    BOOST_TEST(j[std::string(key) + "_min"] == j[key], key);
+    BOOST_TEST(j[std::string(key) + "_max"] == j[key], key);
+  }
+  // Several rounds: the median lies within the range.
+  r = test::run_cli("bench -m " + tiny + " -t 1 -p 8 -n 2 -r 3 --json");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  j = nlohmann::json::parse(r.out);
+  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s"}) {
+    BOOST_TEST(j[std::string(key) + "_min"].get<double>() <= j[key].get<double>(), key);
+    BOOST_TEST(j[key].get<double>() <= j[std::string(key) + "_max"].get<double>(), key);
+    BOOST_TEST(j[std::string(key) + "_min"].get<double>() > 0.0, key);
+  }
 }
