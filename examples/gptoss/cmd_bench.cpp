@@ -170,7 +170,8 @@ int run_bench(const Args& args) {
                                         c.max_context()));
 
   const auto& cpu = host_detail::cpu_features();
-  const char* isa = host_detail::isa_name(host_detail::kernels().isa);
+  const std::string precision = args.str("precision", "exact");  // checked by load_model
+  const std::string isa = kernels_name(parse_precision(precision));
   const int threads = model->threads();
   const bool verbose = args.flag("verbose");
   Candidate best[1];  // greedy decoding, as `gptoss generate` does it: the best token only
@@ -238,6 +239,7 @@ int run_bench(const Args& args) {
                                {"backend", model->backend()},
                                {"threads", threads},
                                {"kernels", isa},
+                               {"precision", precision},
                                {"cpu_features", cpu.describe()}};
     fmt::print("{}\n", out.dump());
     return 0;
@@ -268,7 +270,8 @@ int run_bench(const Args& args) {
                              {"samples_ts", samples},
                              {"backend", model->backend()},
                              {"threads", threads},
-                             {"kernels", isa}};
+                             {"kernels", isa},
+                             {"precision", precision}};
     if (row.decode) {
       j["decode_bytes_per_token"] = row.r->bytes;
       j["measured_read_GBps"] = bandwidth;
@@ -292,7 +295,7 @@ int run_bench(const Args& args) {
                  model->backend(), threads);
     }
   } else {
-    fmt::print("backend: {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), bandwidth, bandwidth_source);
+    fmt::print("backend: {}, precision {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), precision, bandwidth, bandwidth_source);
     fmt::print("| test | t/s | bytes/token | share of bandwidth |\n| --- | ---: | ---: | ---: |\n");
     for (const auto& row : rows) {
       const Stats s = stats(row.decode ? row.r->decode : row.r->prefill);
