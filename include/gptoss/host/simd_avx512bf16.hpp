@@ -73,22 +73,34 @@ GPTOSS_AVX512BF16 inline void gemv_bf16(const bf16* w, std::int64_t rows, int co
 // 6 * 2^(s-127) are normal bf16 values.
 inline bool foldable(std::uint8_t s) { return s >= 2 && s <= 252; }
 
-// E2M1 codes 0..15 as bf16 bits, one per 32-bit lane; the lanes of nonzero values.
+// E2M1 codes as bf16 bits in 16-bit lanes, indexed by a lane's low 5 bits (16..31 repeat 0..15);
+// the lanes of nonzero values.
 GPTOSS_AVX512BF16 inline __m512i e2m1_bf16_table() {
-  return _mm512_setr_epi32(0x0000, 0x3f00, 0x3f80, 0x3fc0, 0x4000, 0x4040, 0x4080, 0x40c0, 0x8000, 0xbf00, 0xbf80,
-                           0xbfc0, 0xc000, 0xc040, 0xc080, 0xc0c0);
+  return _mm512_setr_epi32(0x3f000000, 0x3fc03f80, 0x40404000, 0x40c04080, 0xbf008000, 0xbfc0bf80, 0xc040c000,
+                           0xc0c0c080, 0x3f000000, 0x3fc03f80, 0x40404000, 0x40c04080, 0xbf008000, 0xbfc0bf80,
+                           0xc040c000, 0xc0c0c080);
 }
-inline constexpr __mmask16 e2m1_nonzero = 0xfefe;
+inline constexpr __mmask32 e2m1_nonzero = 0xfefefefe;
+
+// The scale's exponent step in both 16-bit halves of a dword, for scaled_table: 0 when not foldable.
+inline std::int32_t exponent_step(std::uint8_t s) {
+  const std::uint32_t e = foldable(s) ? std::uint32_t((int(s) - 127) * 128) & 0xffffu : 0;
+  return std::int32_t(e | e << 16);
+}
+// The table times 2^(s-127): step added to each nonzero value's exponent (0 leaves it unscaled).
+GPTOSS_AVX512BF16 inline __m512i scaled_table(__m512i table, std::int32_t step) {
+  return _mm512_mask_add_epi16(table, e2m1_nonzero, table, _mm512_set1_epi32(step));
+}
 
 // The 32 weights of the MXFP4 block at qb as bf16 pairs in column order (byte j holds columns 2j
-// and 2j + 1), times 2^(s-127) when the scale is foldable (added to each nonzero exponent).
-GPTOSS_AVX512BF16 inline __m512i decode_block(const std::uint8_t* qb, std::uint8_t s, __m512i table) {
-  if (foldable(s))
-    table = _mm512_mask_add_epi32(table, e2m1_nonzero, table, _mm512_set1_epi32((int(s) - 127) * 128));
+// and 2j + 1) from a (scaled) table: dword j holds byte j and, 12 bits up, its high nibble in the
+// upper 16-bit lane, so one vpermw decodes both nibbles.
+GPTOSS_AVX512BF16 inline __m512i decode_block(const std::uint8_t* qb, __m512i table) {
   const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)));
-  const __m512i lo = _mm512_permutexvar_epi32(codes, table);  // reads the low 4 bits of each index
-  const __m512i hi = _mm512_permutexvar_epi32(_mm512_srli_epi32(codes, 4), table);
-  return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+  return _mm512_permutexvar_epi16(_mm512_or_si512(codes, _mm512_slli_epi32(codes, 12)), table);
+}
+GPTOSS_AVX512BF16 inline __m512i decode_block(const std::uint8_t* qb, std::uint8_t s, __m512i table) {
+  return decode_block(qb, scaled_table(table, exponent_step(s)));
 }
 
 // acc plus one block's products: folded in, or their sum scaled in float32.
@@ -99,13 +111,25 @@ GPTOSS_AVX512BF16 inline __m512 block_step(__m512 acc, __m512i x, __m512i w, std
 
 GPTOSS_AVX512BF16 inline float gemv_mxfp4_row(const std::uint8_t* q, const std::uint8_t* s, int nb, const bf16* x) {
   const __m512i table = e2m1_bf16_table();
-  __m512 a[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-  for (int b = 0; b < nb; ++b) {
+  // Two blocks a step, into accumulators named by constants so that they stay in registers.
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  alignas(64) std::int32_t step[16];  // broadcast from memory: no shuffle port taken
+  auto block = [&](int b, int i, __m512 acc) GPTOSS_AVX512BF16 __attribute__((always_inline)) {
     const std::uint8_t* qb = q + b * mxfp4::block_bytes;
-    if (b % 4 == 0) prefetch_ahead(qb);  // one request per 64-byte line
-    a[b % 2] = block_step(a[b % 2], load32(x + b * 32), decode_block(qb, s[b], table), s[b]);
+    return block_step(acc, load32(x + b * 32), decode_block(qb, scaled_table(table, step[i])), s[b]);
+  };
+  for (int b0 = 0; b0 < nb; b0 += 16) {  // 16 blocks: an even count, so block b goes to a[b % 2]
+    const int n = std::min(16, nb - b0);
+    for (int i = 0; i < n; ++i) step[i] = exponent_step(s[b0 + i]);
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+      if (i % 4 == 0) prefetch_ahead(q + (b0 + i) * mxfp4::block_bytes);  // one request per 64-byte line
+      a0 = block(b0 + i, i, a0);
+      a1 = block(b0 + i + 1, i + 1, a1);
+    }
+    if (i < n) a0 = block(b0 + i, i, a0);  // the row's last block
   }
-  return dot_result(a[0], a[1]);
+  return dot_result(a0, a1);
 }
 
 GPTOSS_AVX512BF16 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t rows,
