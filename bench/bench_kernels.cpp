@@ -152,11 +152,13 @@ void BM_gemm_mxfp4(benchmark::State& state) {
 }
 BENCHMARK(BM_gemm_mxfp4)->ArgsProduct({{0, 1, 2}, {64}})->Unit(benchmark::kMillisecond);
 
-// Precision::exact against Precision::bf16 (range 0: 0 or 1) with this CPU's kernels, for 64
-// tokens (range 1; 1 is the GEMV): one expert's MLP1 (MXFP4) and the fused QKV projection (bf16).
+// Precision::exact against Precision::bf16 with this CPU's kernels (range 0: 0 exact, 1 bf16, 2
+// bf16 on the float32 kernels even where vdpbf16ps is there), for 64 tokens (range 1; 1 is the
+// GEMV): one expert's MLP1 (MXFP4) and the fused QKV projection (bf16).
 template <bool Mxfp4>
 void BM_gemm_precision(benchmark::State& state) {
-  const Kernels& k = kernels(Precision(state.range(0)));
+  const Kernels& k = state.range(0) == 2 ? kernels_for(active_isa(), Precision::bf16, /*native=*/false)
+                                         : kernels(Precision(state.range(0)));
   const std::int64_t rows = Mxfp4 ? 2 * I : C.qkv_width(), cols = H;
   const int tokens = int(state.range(1));
   auto blocks = random_bytes(rows * cols / 2);
@@ -177,8 +179,8 @@ void BM_gemm_precision(benchmark::State& state) {
   state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 2.0 * rows * cols * tokens,
                                                 benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_gemm_precision<true>)->ArgsProduct({{0, 1}, {1, 64}})->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_gemm_precision<false>)->ArgsProduct({{0, 1}, {1, 64}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_gemm_precision<true>)->ArgsProduct({{0, 1, 2}, {1, 64}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_gemm_precision<false>)->ArgsProduct({{0, 1, 2}, {1, 64}})->Unit(benchmark::kMillisecond);
 
 // Decode attention: one token's 64 query heads over `context` cached keys and values, laid out by
 // key/value head as the KV cache holds them. 256 keys (1 MB) stay in cache and show the arithmetic;
