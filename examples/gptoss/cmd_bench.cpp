@@ -170,8 +170,8 @@ int run_bench(const Args& args) {
                                         c.max_context()));
 
   const auto& cpu = host_detail::cpu_features();
-  const std::string precision = args.str("precision", "exact");  // checked by load_model
-  const std::string isa = kernels_name(parse_precision(precision));
+  const std::string precision = name(model->precision());
+  const std::string isa = kernels_name(model->precision());
   const int threads = model->threads();
   const bool verbose = args.flag("verbose");
   Candidate best[1];  // greedy decoding, as `gptoss generate` does it: the best token only
@@ -295,7 +295,8 @@ int run_bench(const Args& args) {
                  model->backend(), threads);
     }
   } else {
-    fmt::print("backend: {}, precision {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), precision, bandwidth, bandwidth_source);
+    fmt::print("backend: {}, precision {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), precision, bandwidth,
+               bandwidth_source);
     fmt::print("| test | t/s | bytes/token | share of bandwidth |\n| --- | ---: | ---: | ---: |\n");
     for (const auto& row : rows) {
       const Stats s = stats(row.decode ? row.r->decode : row.r->prefill);

@@ -82,8 +82,8 @@ double cuda_copy_bandwidth_GBps() { throw error("this gptoss was built without C
 std::string describe_backend(const AnyModel& model) {
   if (std::string_view(model.backend()) != "cpu") return model.backend();
   const auto& cpu = host_detail::cpu_features();
-  return fmt::format("cpu, kernels {} (cpu has: {}), {} threads", host_detail::isa_name(host_detail::kernels().isa),
-                     cpu.describe(), model.threads());
+  return fmt::format("cpu, kernels {} (cpu has: {}), {} threads", kernels_name(model.precision()), cpu.describe(),
+                     model.threads());
 }
 
 std::string kernels_name(Precision precision) {

@@ -53,8 +53,6 @@ struct Kernels {
   decltype(&scalar::scores) scores;
   decltype(&scalar::accumulate) accumulate;
   decltype(&scalar::exp_shifted) exp_shifted;
-  // The tiles of MXFP4 rows, when they need a gemm_rows of their own (null: gemm_rows).
-  decltype(gemm_rows) gemm_rows_mxfp4 = nullptr;
   // Column k of arranged activations is float k >> x_shift of them (1: two bf16 values a float).
   int x_shift = 0;
   Precision precision = Precision::exact;
@@ -157,7 +155,7 @@ inline const Kernels& kernels_for(Isa isa, Precision precision, bool native = tr
     k.gemv_bf16 = avx512bf16::gemv_bf16, k.gemv_mxfp4 = avx512bf16::gemv_mxfp4;
     k.tile_cols = avx512bf16::tile_cols, k.gemm_state = avx512bf16::gemm_state;
     k.expand_bf16 = avx512bf16::expand_bf16, k.expand_mxfp4 = avx512bf16::expand_mxfp4;
-    k.gemm_rows = k.gemm_rows_mxfp4 = avx512bf16::gemm_rows;
+    k.gemm_rows = avx512bf16::gemm_rows;
     k.x_shift = 1, k.bf16_products = true;
     return k;
   }();
@@ -213,7 +211,6 @@ struct Bf16Rows {
   void gemv(const Kernels& k, std::int64_t r, std::int64_t n, const float* x, float* y) const {
     k.gemv_bf16(m.row(r), n, m.cols, x, y);  // x arranged
   }
-  static auto gemm(const Kernels& k) { return k.gemm_rows; }
 };
 
 struct Mxfp4Rows {
@@ -228,7 +225,6 @@ struct Mxfp4Rows {
   void gemv(const Kernels& k, std::int64_t r, std::int64_t n, const float* x, float* y) const {
     k.gemv_mxfp4(m.row_blocks(r), m.row_scales(r), n, m.cols, x, y);  // x arranged
   }
-  static auto gemm(const Kernels& k) { return k.gemm_rows_mxfp4 ? k.gemm_rows_mxfp4 : k.gemm_rows; }
 };
 
 // Per-worker scratch memory, grown on first use and then reused, and one buffer shared by all
@@ -292,7 +288,6 @@ void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t 
     return;
   }
   scratch.reserve_workers(pool.size());
-  const auto gemm_rows = Rows::gemm(k);
   const int tile_cols = std::min(cols, k.tile_cols);
   pool.parallel_for(
       w.rows(),
@@ -305,7 +300,7 @@ void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t 
           for (int k0 = 0, kn; k0 < cols; k0 += kn) {
             kn = std::min(tile_cols, cols - k0);
             w.expand(k, r0, n, k0, kn, tile);
-            gemm_rows(tile, n, kn, in + (k0 >> k.x_shift), cols, tokens, state, k0 == 0, k0 + kn == cols, y + r0, y_stride);
+            k.gemm_rows(tile, n, kn, in + (k0 >> k.x_shift), cols, tokens, state, k0 == 0, k0 + kn == cols, y + r0, y_stride);
           }
           add_bias(r0, n);
         }

@@ -143,7 +143,8 @@ GPTOSS_AVX512BF16 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::
 // Prefill tiles hold bf16 rows (row r at bf16 offset r * cols) after a header of 16 floats; MXFP4
 // tiles are decoded as decode_block gives them, and when any block's scale is not foldable the
 // header's first float is 1 and the tile's scale bytes follow its rows, for gemm_rows to repeat
-// the GEMV's block steps.
+// the GEMV's block steps. That is 16 + rows x cols / 2 floats and rows x cols / 32 bytes: within
+// the tile_rows x cols floats matmul gives a tile.
 inline constexpr int tile_cols = 1024;
 inline constexpr int gemm_state = 32;
 inline constexpr int header_floats = 16;
