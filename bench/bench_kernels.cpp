@@ -152,6 +152,36 @@ void BM_gemm_mxfp4(benchmark::State& state) {
 }
 BENCHMARK(BM_gemm_mxfp4)->ArgsProduct({{0, 1, 2}, {64}})->Unit(benchmark::kMillisecond);
 
+// Precision::exact against Precision::bf16 with this CPU's kernels (range 0: 0 exact, 1 bf16, 2
+// bf16 on the float32 kernels even where vdpbf16ps is there), for 64 tokens (range 1; 1 is the
+// GEMV): one expert's MLP1 (MXFP4) and the fused QKV projection (bf16).
+template <bool Mxfp4>
+void BM_gemm_precision(benchmark::State& state) {
+  const Kernels& k = state.range(0) == 2 ? kernels_for(active_isa(), Precision::bf16, /*native=*/false)
+                                         : kernels(Precision(state.range(0)));
+  const std::int64_t rows = Mxfp4 ? 2 * I : C.qkv_width(), cols = H;
+  const int tokens = int(state.range(1));
+  auto blocks = random_bytes(rows * cols / 2);
+  auto scales = random_scales(rows * cols / 32);
+  auto wb = random_bf16(rows * cols);
+  auto x = random_floats(tokens * cols);
+  std::vector<float> y(static_cast<std::size_t>(tokens * rows));
+  ThreadPool pool(1);
+  Scratch scratch(1);
+  auto run = [&](const auto& w) {
+    for (auto _ : state) {
+      matmul(w, nullptr, x.data(), cols, tokens, y.data(), rows, pool, scratch, k);
+      benchmark::DoNotOptimize(y.data());
+    }
+  };
+  if constexpr (Mxfp4) run(Mxfp4Rows{Mxfp4Matrix{blocks.data(), scales.data(), int(rows), int(cols)}});
+  else run(Bf16Rows{Bf16Matrix{wb.data(), int(rows), int(cols)}});
+  state.counters["FLOP/s"] = benchmark::Counter(double(state.iterations()) * 2.0 * rows * cols * tokens,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_gemm_precision<true>)->ArgsProduct({{0, 1, 2}, {1, 64}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_gemm_precision<false>)->ArgsProduct({{0, 1, 2}, {1, 64}})->Unit(benchmark::kMillisecond);
+
 // Decode attention: one token's 64 query heads over `context` cached keys and values, laid out by
 // key/value head as the KV cache holds them. 256 keys (1 MB) stay in cache and show the arithmetic;
 // 4096 and 32768 (16 and 128 MB) stream from memory.

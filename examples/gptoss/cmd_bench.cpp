@@ -172,7 +172,8 @@ int run_bench(const Args& args) {
                                         c.max_context()));
 
   const auto& cpu = host_detail::cpu_features();
-  const char* isa = host_detail::isa_name(host_detail::kernels().isa);
+  const std::string precision = name(model->precision());
+  const std::string isa = kernels_name(model->precision());
   const int threads = model->threads();
   const bool verbose = args.flag("verbose");
   Candidate best[1];  // greedy decoding, as `gptoss generate` does it: the best token only
@@ -250,6 +251,7 @@ int run_bench(const Args& args) {
                                {"backend", model->backend()},
                                {"threads", threads},
                                {"kernels", isa},
+                               {"precision", precision},
                                {"cpu_features", cpu.describe()}};
     fmt::print("{}\n", out.dump());
     return 0;
@@ -282,7 +284,8 @@ int run_bench(const Args& args) {
                              {"samples_ts", samples},
                              {"backend", model->backend()},
                              {"threads", threads},
-                             {"kernels", isa}};
+                             {"kernels", isa},
+                             {"precision", precision}};
     if (row.decode) {
       j["decode_bytes_per_token"] = row.r->bytes;
       j["measured_read_GBps"] = bandwidth;
@@ -307,7 +310,8 @@ int run_bench(const Args& args) {
                  model->backend(), threads);
     }
   } else {
-    fmt::print("backend: {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), bandwidth, bandwidth_source);
+    fmt::print("backend: {}, precision {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), precision, bandwidth,
+               bandwidth_source);
     fmt::print("| test | t/s (median) | min – max | bytes/token | share of bandwidth |\n| --- | ---: | ---: | ---: | ---: |\n");
     for (const auto& row : rows) {
       const Stats s = stats(row.decode ? row.r->decode : row.r->prefill);

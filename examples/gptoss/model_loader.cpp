@@ -38,6 +38,13 @@ int thread_count(const Args& args) {
 std::unique_ptr<AnyModel> load_model(const Args& args, const std::function<io::Checkpoint()>& make) {
   HostOptions options;
   options.threads = thread_count(args);
+  if (args.has("precision")) {
+    try {
+      options.precision = parse_precision(args.str("precision"));
+    } catch (const input_error& e) {
+      throw usage_error(std::string("--") + e.what());
+    }
+  }
   if (!make) check_model_dir(args);
   auto open = [&] { return make ? make() : io::Checkpoint::open(args.str("model")); };
 #if GPTOSS_WITH_CUDA
@@ -49,6 +56,8 @@ std::unique_ptr<AnyModel> load_model(const Args& args, const std::function<io::C
   if (device.empty()) device = have_cuda && cuda_device_present() ? "cuda" : "cpu";
   if (device != "cpu" && device != "cuda") throw usage_error("--device must be cpu or cuda, not '" + device + "'");
   if (device == "cuda") {
+    if (options.precision != Precision::exact)
+      throw usage_error("--precision bf16 runs only on --device cpu for now: the CUDA backend computes exact (float32)");
     if (!have_cuda) throw usage_error("--device cuda: this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)");
     if (!cuda_device_present()) throw error("--device cuda: no CUDA device is available on this machine");
     if (args.given("threads")) throw usage_error("-t/--threads applies only to --device cpu");
@@ -73,8 +82,15 @@ double cuda_copy_bandwidth_GBps() { throw error("this gptoss was built without C
 std::string describe_backend(const AnyModel& model) {
   if (std::string_view(model.backend()) != "cpu") return model.backend();
   const auto& cpu = host_detail::cpu_features();
-  return fmt::format("cpu, kernels {} (cpu has: {}), {} threads", host_detail::isa_name(host_detail::kernels().isa),
-                     cpu.describe(), model.threads());
+  return fmt::format("cpu, kernels {} (cpu has: {}), {} threads", kernels_name(model.precision()), cpu.describe(),
+                     model.threads());
+}
+
+std::string kernels_name(Precision precision) {
+  const host_detail::Kernels& k = host_detail::kernels(precision);
+  if (precision == Precision::exact) return host_detail::isa_name(k.isa);
+  if (k.bf16_products) return "avx512-bf16";
+  return std::string(host_detail::isa_name(k.isa)) + " with bf16-rounded activations";
 }
 
 std::vector<token_id> token_list(const Args& args, const std::string& name) {

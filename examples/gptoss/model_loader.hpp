@@ -1,4 +1,4 @@
-// Opening the model a command names (--model DIR, --threads N, --device cpu|cuda), compiled for the
+// Opening the model a command names (--model DIR, --threads N, --device cpu|cuda, --precision P), compiled for the
 // real presets and for any other shape. Instantiated in one source file (and, in builds with CUDA,
 // model_loader_cuda.cu for the device) so the commands compile quickly.
 #pragma once
@@ -18,6 +18,7 @@ inline const std::vector<Opt> model_options = {
     {"-m,--model", "folder with config.json and *.safetensors (original or Hugging Face layout)", "DIR"},
     {"-t,--threads", "worker threads, 1 to this machine's hardware threads (default: all of them)", "N"},
     {"--device", "cpu or cuda (default: cuda when this build has CUDA and a GPU is present)", "D"},
+    {"--precision", "exact (float32, the default) or bf16 (the reference's bf16 arithmetic; cpu only)", "P"},
 };
 
 // A command's options: those of the model plus its own.
@@ -38,6 +39,10 @@ std::unique_ptr<AnyModel> load_model(const Args& args, const std::function<io::C
 // Where the model runs, for reports: "cpu, kernels avx512 (cpu has: avx2 fma ...), 2 threads",
 // or the device's backend name.
 std::string describe_backend(const AnyModel& model);
+
+// The host kernels that run the dense products in `precision`: "avx512", or in bf16 "avx512-bf16"
+// (vdpbf16ps) or, without it, the float32 kernels' name and "with bf16-rounded activations".
+std::string kernels_name(Precision precision);
 
 // Token ids from --tokens 1,2,3, each checked to be a valid id.
 std::vector<token_id> token_list(const Args& args, const std::string& name);

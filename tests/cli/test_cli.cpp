@@ -54,6 +54,33 @@ BOOST_AUTO_TEST_CASE(logits_match_reference) {
   }
 }
 
+// --precision bf16 reaches the model: its logits are near the reference's bf16 run and differ from
+// the exact ones; generate and bench take it too, and bench reports it.
+BOOST_AUTO_TEST_CASE(precision_bf16_runs_on_every_model_command) {
+  test::Golden golden;
+  const auto tokens = golden.tokens("seq2.tokens");
+  const auto fp32 = golden.floats("seq2.logits_fp32");
+  test::TempDir dir;
+  auto logits = [&](const std::string& precision) {
+    auto r = test::run_cli("logits -m " + test::tiny_dir + "/original --tokens " + join(tokens) + " --precision " +
+                           precision + " --out " + (dir / "l.npy").string());
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return read_npy(dir / "l.npy").second;
+  };
+  const auto exact = logits("exact"), bf16 = logits("bf16");
+  BOOST_REQUIRE_EQUAL(bf16.size(), fp32.size());
+  BOOST_TEST(test::max_row_relative_error(exact.data(), fp32.data(), 41, 1000) < test::logits_tolerance);
+  const double err = test::max_row_relative_error(bf16.data(), fp32.data(), 41, 1000);
+  BOOST_TEST(err > test::logits_tolerance);  // bf16 arithmetic, not float32
+  BOOST_TEST(err < 0.05);
+  auto r = test::run_cli("generate -m " + test::tiny_dir + "/original --tokens 1,2 -n 4 -q --json --precision bf16");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(nlohmann::json::parse(r.out)["tokens"].size() == 4u);
+  r = test::run_cli("bench -m " + test::tiny_dir + "/original -p 8 -n 2 -r 1 --json --precision bf16");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(nlohmann::json::parse(r.out)["precision"] == "bf16");
+}
+
 BOOST_AUTO_TEST_CASE(greedy_generation_matches_reference) {
   test::Golden golden;
   const auto prompt = golden.tokens("greedy.prompt");

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -588,4 +589,166 @@ SIMD_AND_SCALAR_CASE(matmul_rows_do_not_depend_on_the_other_tokens) {
     check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}});
     check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}});
   }
+}
+
+// Precision::bf16: each instruction set's kernels fed bf16-rounded activations (bf16_rounding,
+// kernels.hpp), and the AVX512-BF16 kernels (vdpbf16ps), against the scalar GEMVs on the
+// activations rounded to bf16: the same products, float32 sums in another order.
+namespace {
+
+std::vector<float> rounded(std::vector<float> x) {
+  for (float& v : x) v = to_float(to_bf16(v));
+  return x;
+}
+
+// Why the AVX512-BF16 kernels cannot be tested here, or "".
+std::string why_no_native_bf16() {
+  if (!cpu_features().avx512bf16) return "this CPU has no avx512bf16 (it has: " + cpu_features().describe() + ")";
+  if (!why_untestable(Isa::avx512).empty()) return why_untestable(Isa::avx512);
+  if (!kernels_for(Isa::avx512, Precision::bf16).bf16_products) return "the avx512bf16 kernels are not compiled into this build";
+  return "";
+}
+struct NativeBf16Testable {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    const std::string why = why_no_native_bf16();
+    boost::test_tools::assertion_result ok(why.empty());
+    ok.message() << why;
+    return ok;
+  }
+};
+
+void bf16_gemvs_match_scalar(const Kernels& k, const char* what) {
+  Random rnd;
+  for (int rows : {1, 3, 5, 13})
+    for (int cols : {1, 7, 31, 33, 63, 65, 100, 2880}) {
+      BOOST_TEST_CONTEXT(what << " bf16 rows " << rows << " cols " << cols) {
+        auto w = rnd.bf16s(std::size_t(rows) * cols);
+        auto x = rnd.floats(std::size_t(cols));
+        const auto xr = rounded(x);
+        std::vector<float> want(static_cast<std::size_t>(rows)), got(static_cast<std::size_t>(rows) + 1, nan_value), scale(static_cast<std::size_t>(rows));
+        std::vector<float> xa(static_cast<std::size_t>(cols) + 1, nan_value);
+        scalar::gemv_bf16(w.data(), rows, cols, xr.data(), want.data());
+        k.arrange_bf16(x.data(), cols, xa.data());
+        BOOST_TEST(std::isnan(xa[std::size_t(cols)]));
+        k.gemv_bf16(w.data(), rows, cols, xa.data(), got.data());
+        for (int r = 0; r < rows; ++r)
+          for (int c = 0; c < cols; ++c) scale[r] += std::fabs(to_float(w[std::size_t(r) * cols + c]) * xr[c]);
+        check_close(got.data(), want.data(), scale.data(), std::size_t(rows), 1e-5);
+        BOOST_TEST(std::isnan(got[std::size_t(rows)]));
+      }
+    }
+  for (int rows : {1, 3, 7})
+    for (int blocks : {1, 3, 17, 90}) {
+      const int cols = blocks * mxfp4::block_elems;
+      BOOST_TEST_CONTEXT(what << " MXFP4 rows " << rows << " cols " << cols) {
+        auto q = rnd.bytes(std::size_t(rows) * cols / 2);
+        auto s = rnd.scales(std::size_t(rows) * blocks);  // with scale bytes that cannot be folded
+        auto x = rnd.floats(std::size_t(cols));
+        const auto xr = rounded(x);
+        std::vector<float> w(static_cast<std::size_t>(rows) * cols), scale(static_cast<std::size_t>(rows));
+        std::vector<float> xa(static_cast<std::size_t>(cols) + 1, nan_value);
+        k.arrange_mxfp4(x.data(), cols, xa.data());
+        std::vector<float> want(static_cast<std::size_t>(rows)), got(static_cast<std::size_t>(rows) + 1, nan_value);
+        scalar::gemv_mxfp4(q.data(), s.data(), rows, cols, xr.data(), want.data());
+        k.gemv_mxfp4(q.data(), s.data(), rows, cols, xa.data(), got.data());
+        mxfp4::decode_row(q.data(), s.data(), std::size_t(rows) * cols, w.data());
+        for (int r = 0; r < rows; ++r)
+          for (int c = 0; c < cols; ++c) scale[r] += std::fabs(w[std::size_t(r) * cols + c] * xr[c]);
+        check_close(got.data(), want.data(), scale.data(), std::size_t(rows), 1e-5);
+        BOOST_TEST(std::isnan(got[std::size_t(rows)]));
+      }
+    }
+}
+
+// matmul in bf16, one token and many, against the definition on rounded activations; and each
+// token's rows bit for bit those it gets alone.
+void bf16_matmul_matches_and_is_batch_invariant(const Kernels& k, const char* what) {
+  for (int cols : {96, 608, 2880}) {
+    Random rnd;
+    const int rows = 37;
+    auto wb = rnd.bf16s(rows * cols), bias = rnd.bf16s(rows);
+    auto q = rnd.bytes(rows * cols / 2);
+    auto s = rnd.scales(rows * cols / 32);
+    std::vector<float> wq(rows * cols);
+    mxfp4::decode_row(q.data(), s.data(), rows * cols, wq.data());
+    const Bf16Vector b{bias.data(), rows};
+    const int most = 13;
+    const auto x = rnd.floats(std::size_t(most) * cols);
+    const auto xr = rounded(x);
+    auto check = [&](const auto& w, auto weight) {
+      ThreadPool one(1);
+      Scratch scratch;
+      std::vector<float> alone(static_cast<std::size_t>(most) * rows, nan_value);
+      for (int t = 0; t < most; ++t) matmul(w, &b, x.data() + t * cols, cols, 1, alone.data() + t * rows, rows, one, scratch, k);
+      for (int t = 0; t < most; ++t)
+        for (int r = 0; r < rows; ++r) {
+          double want = b[r], scale = std::fabs(b[r]);
+          for (int c = 0; c < cols; ++c) {
+            want += double(weight(r, c)) * xr[t * cols + c];
+            scale += std::fabs(weight(r, c) * xr[t * cols + c]);
+          }
+          BOOST_REQUIRE_MESSAGE(std::fabs(alone[t * rows + r] - want) <= 1e-5 * scale,
+                                what << " cols " << cols << " token " << t << " row " << r << ": " << alone[t * rows + r]
+                                     << " vs " << want);
+        }
+      for (int threads : {1, 3})
+        for (int tokens : {2, 4, 13}) {
+          ThreadPool pool(threads);
+          std::vector<float> y(static_cast<std::size_t>(tokens) * rows, nan_value);
+          matmul(w, &b, x.data(), cols, tokens, y.data(), rows, pool, scratch, k);
+          BOOST_REQUIRE_MESSAGE(std::memcmp(y.data(), alone.data(), y.size() * sizeof(float)) == 0,
+                                what << " cols " << cols << " threads " << threads << " tokens " << tokens
+                                     << ": rows differ from those of each token alone");
+        }
+    };
+    check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}}, [&](int r, int c) { return to_float(wb[r * cols + c]); });
+    check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}}, [&](int r, int c) { return wq[r * cols + c]; });
+  }
+}
+
+}  // namespace
+
+SIMD_AND_SCALAR_CASE(bf16_rounding_gemvs_match_scalar) {
+  bf16_gemvs_match_scalar(kernels_for(isa, Precision::bf16, /*native=*/false), isa_name(isa));
+}
+SIMD_AND_SCALAR_CASE(bf16_rounding_matmul_matches_and_is_batch_invariant) {
+  bf16_matmul_matches_and_is_batch_invariant(kernels_for(isa, Precision::bf16, /*native=*/false), isa_name(isa));
+}
+
+#if defined(__x86_64__)
+#define NATIVE_BF16_CASE(name) \
+  BOOST_AUTO_TEST_CASE(name, *boost::unit_test::label("avx512bf16") * boost::unit_test::precondition(NativeBf16Testable{}))
+
+NATIVE_BF16_CASE(avx512bf16_gemvs_match_scalar) {
+  bf16_gemvs_match_scalar(kernels_for(Isa::avx512, Precision::bf16), "avx512bf16");
+}
+NATIVE_BF16_CASE(avx512bf16_matmul_matches_and_is_batch_invariant) {
+  bf16_matmul_matches_and_is_batch_invariant(kernels_for(Isa::avx512, Precision::bf16), "avx512bf16");
+}
+// The packed activations are to_bf16's: nearest, ties to even, NaN kept, over every length's tail.
+NATIVE_BF16_CASE(avx512bf16_activations_round_as_to_bf16) {
+  Random rnd;
+  auto x = rnd.floats(77);
+  const std::uint32_t special[] = {0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7f7fffffu, 0xff800000u, 0x7fc00001u,
+                                   0x7f800001u, 0x00000001u, 0x80000000u, 0x3f7fffffu};
+  for (std::size_t i = 0; i < std::size(special); ++i) x[i * 7] = std::bit_cast<float>(special[i]);
+  for (int n : {1, 15, 16, 17, 77}) {
+    std::vector<float> out(static_cast<std::size_t>(n), nan_value);
+    kernels_for(Isa::avx512, Precision::bf16).arrange_bf16(x.data(), n, out.data());
+    const auto* got = reinterpret_cast<const std::uint16_t*>(out.data());
+    for (int i = 0; i < n; ++i)
+      BOOST_REQUIRE_MESSAGE(got[i] == to_bf16(x[i]).bits, "value " << i << " of " << n << ": " << got[i] << " vs "
+                                                                   << to_bf16(x[i]).bits);
+  }
+}
+#endif
+
+// The kernels a CPU runs in each precision.
+BOOST_AUTO_TEST_CASE(each_precision_picks_its_kernels) {
+  BOOST_TEST((kernels(Precision::exact).precision == Precision::exact));
+  BOOST_TEST((&kernels(Precision::exact) == &kernels()));
+  const Kernels& k = kernels(Precision::bf16);
+  BOOST_TEST((k.precision == Precision::bf16));
+  BOOST_TEST(k.bf16_products == (native_bf16() && active_isa() == Isa::avx512));
+  BOOST_TEST((k.isa == kernels().isa));
 }

@@ -4,16 +4,22 @@
 // is widened or decoded to float32 once and multiplied with every token of the call. Both give
 // each product of a row and a token bit for bit the same float (simd_scalar.hpp), so a token's
 // outputs do not depend on the other tokens of its call.
+//
+// Each Precision has its own tables: exact (float32 activations), and bf16, whose activations are
+// rounded to bf16 by the arrange functions, then multiplied by vdpbf16ps where the CPU has
+// AVX512-BF16 and by the precision's float32 kernels otherwise (simd_scalar.hpp, rounded_to_bf16).
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "gptoss/config/precision.hpp"
 #include "gptoss/core/huge_page_allocator.hpp"
 #include "gptoss/core/tensor.hpp"
 #include "gptoss/host/cpu_features.hpp"
 #include "gptoss/host/simd_avx2.hpp"
 #include "gptoss/host/simd_avx512.hpp"
+#include "gptoss/host/simd_avx512bf16.hpp"
 #include "gptoss/host/simd_neon.hpp"
 #include "gptoss/host/simd_scalar.hpp"
 #include "gptoss/host/thread_pool.hpp"
@@ -47,6 +53,10 @@ struct Kernels {
   decltype(&scalar::scores) scores;
   decltype(&scalar::accumulate) accumulate;
   decltype(&scalar::exp_shifted) exp_shifted;
+  // Column k of arranged activations is float k >> x_shift of them (1: two bf16 values a float).
+  int x_shift = 0;
+  Precision precision = Precision::exact;
+  bool bf16_products = false;  // multiplies with vdpbf16ps (AVX512-BF16)
 };
 
 // The kernels of `isa`, or of the best compiled-in level below it.
@@ -115,9 +125,73 @@ inline const Kernels& kernels_for(Isa isa) {
   return scalar_k;
 }
 
+// Precision::bf16 on `isa` without a native bf16 product: its kernels, fed activations rounded to
+// bf16.
+inline Kernels bf16_rounding(const Kernels& exact) {
+  Kernels k = exact;
+  k.precision = Precision::bf16;
+  auto rounded = [](auto arrange) -> decltype(&copy_input) {
+    if (arrange == copy_input) return rounded_to_bf16<copy_input>;
+    if (arrange == split_pairs) return rounded_to_bf16<split_pairs>;
+#if defined(GPTOSS_HAVE_AVX2_KERNELS)
+    if (arrange == avx2::arrange_bf16) return rounded_to_bf16<avx2::arrange_bf16>;
+    if (arrange == avx2::arrange_mxfp4) return rounded_to_bf16<avx2::arrange_mxfp4>;
+#endif
+    return nullptr;  // unreachable: every table's arrange functions are listed above
+  };
+  k.arrange_bf16 = rounded(exact.arrange_bf16), k.arrange_mxfp4 = rounded(exact.arrange_mxfp4);
+  return k;
+}
+
+// The kernels of `isa` (or the best compiled-in level below it) in `precision`; with native
+// (bf16 only) the vdpbf16ps kernels where they are compiled in and `isa` is avx512.
+inline const Kernels& kernels_for(Isa isa, Precision precision, bool native = true) {
+  if (precision == Precision::exact) return kernels_for(isa);
+#if defined(GPTOSS_HAVE_AVX512BF16_KERNELS)
+  static const Kernels native_k = [] {
+    Kernels k = kernels_for(Isa::avx512);
+    k.precision = Precision::bf16;
+    k.arrange_bf16 = k.arrange_mxfp4 = avx512bf16::pack_bf16;
+    k.gemv_bf16 = avx512bf16::gemv_bf16, k.gemv_mxfp4 = avx512bf16::gemv_mxfp4;
+    k.tile_cols = avx512bf16::tile_cols, k.gemm_state = avx512bf16::gemm_state;
+    k.expand_bf16 = avx512bf16::expand_bf16, k.expand_mxfp4 = avx512bf16::expand_mxfp4;
+    k.gemm_rows = avx512bf16::gemm_rows;
+    k.x_shift = 1, k.bf16_products = true;
+    return k;
+  }();
+  if (native && kernels_for(isa).isa == Isa::avx512) return native_k;
+#else
+  (void)native;
+#endif
+  static const Kernels scalar_k = bf16_rounding(kernels_for(Isa::scalar));
+  static const Kernels avx2_k = bf16_rounding(kernels_for(Isa::avx2));
+  static const Kernels avx512_k = bf16_rounding(kernels_for(Isa::avx512));
+  static const Kernels neon_k = bf16_rounding(kernels_for(Isa::neon));
+  switch (kernels_for(isa).isa) {
+    case Isa::avx2: return avx2_k;
+    case Isa::avx512: return avx512_k;
+    case Isa::neon: return neon_k;
+    default: return scalar_k;
+  }
+}
+
+// Whether the CPU multiplies bf16 natively (vdpbf16ps) and this build has those kernels.
+inline bool native_bf16() {
+#if defined(GPTOSS_HAVE_AVX512BF16_KERNELS)
+  return cpu_features().avx512bf16;
+#else
+  return false;
+#endif
+}
+
 inline const Kernels& kernels() {
   static const Kernels& k = kernels_for(active_isa());
   return k;
+}
+
+// The kernels this CPU runs in `precision`.
+inline const Kernels& kernels(Precision precision) {
+  return kernels_for(active_isa(), precision, native_bf16());
 }
 
 inline void widen_row(const bf16* in, int n, float* out) { kernels().widen_bf16(in, n, out); }
@@ -226,7 +300,7 @@ void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t 
           for (int k0 = 0, kn; k0 < cols; k0 += kn) {
             kn = std::min(tile_cols, cols - k0);
             w.expand(k, r0, n, k0, kn, tile);
-            k.gemm_rows(tile, n, kn, in + k0, cols, tokens, state, k0 == 0, k0 + kn == cols, y + r0, y_stride);
+            k.gemm_rows(tile, n, kn, in + (k0 >> k.x_shift), cols, tokens, state, k0 == 0, k0 + kn == cols, y + r0, y_stride);
           }
           add_bias(r0, n);
         }

@@ -29,6 +29,16 @@ inline constexpr float exp_taylor[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0
 // The activations as the bf16 products read them, when a kernel takes them in their own order.
 inline void copy_input(const float* x, int cols, float* out) { std::copy_n(x, cols, out); }
 
+// Precision::bf16 on CPUs without a native bf16 product: the activations as Arrange lays them out,
+// each rounded to bf16 (nearest even) and kept as a float, so that every float32 product of a
+// kernel is the exact product of two bf16 values (the weights are bf16, or E2M1 values times a
+// power of two) and only the accumulation rounds. Rounding commutes with any permutation.
+template <auto Arrange>
+void rounded_to_bf16(const float* x, int cols, float* out) {
+  Arrange(x, cols, out);
+  for (int i = 0; i < cols; ++i) out[i] = to_float(to_bf16(out[i]));
+}
+
 // Prefill tiles: up to tile_rows weight rows, over a range of columns, expanded to float32 once,
 // then multiplied with every token of the call by gemm_rows. Each instruction set lays them out
 // for its gemm_rows, as its Kernels table says: [rows][cols] with each row's values in order, or

@@ -62,6 +62,7 @@ class AnyModel : public ForwardConveniences<AnyModel, AnySequence> {
   virtual bool compiled_config() const = 0;  // false when the shape came from the checkpoint
   virtual const char* backend() const = 0;   // "cpu" or "cuda"
   virtual int threads() const = 0;
+  virtual Precision precision() const = 0;  // of the dense products
   virtual AnySequence new_sequence(std::int64_t capacity) = 0;
   virtual void forward(std::span<const Step> steps, Logits which, std::span<float> out) = 0;
   virtual void decode_top_k(AnySequence& seq, token_id token, std::span<Candidate> best) = 0;
@@ -79,6 +80,7 @@ class ModelAdapter final : public AnyModel {
   bool compiled_config() const override { return Compiled; }
   const char* backend() const override { return Model::backend_name; }
   int threads() const override { return model_.threads(); }
+  Precision precision() const override { return model_.precision(); }
   AnySequence new_sequence(std::int64_t capacity) override {
     return AnySequence(std::make_unique<State>(model_.new_sequence(capacity)));
   }

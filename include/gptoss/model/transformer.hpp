@@ -40,6 +40,7 @@ using Step = StepOf<KvCache>;
 struct HostOptions {
   int threads = 0;                    // 0: one per hardware thread
   std::int64_t max_batch_tokens = 512;  // longer prompts are run in chunks of this many tokens
+  Precision precision = Precision::exact;  // of the dense products, prefill and decode alike
 };
 
 template <ModelConfig Config = dynamic_config, class Backend = backend::host>
@@ -60,7 +61,7 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
         runtime_config_(ckpt_.config()),
         options_(options),
         pool_(std::make_unique<host_detail::ThreadPool>(options.threads)),
-        ws_(std::make_unique<ops::Workspace>(*pool_)) {
+        ws_(std::make_unique<ops::Workspace>(*pool_, options.precision)) {
     if constexpr (!Config.is_dynamic()) check_config(Config, ckpt_.config(), (ckpt_.dir() / "config.json").string());
     if (options_.max_batch_tokens < 1) throw input_error("max_batch_tokens must be at least 1");
     weights_ = view_weights(ckpt_, config());
@@ -74,6 +75,7 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
   const io::Checkpoint& checkpoint() const { return ckpt_; }
   const Weights& weights() const { return weights_; }
   int threads() const { return pool_->size(); }
+  Precision precision() const { return options_.precision; }
 
   // A new, empty sequence able to hold `capacity` tokens (its KV cache is reserved now).
   KvCache new_sequence(std::int64_t capacity) const { return KvCache(config(), capacity); }
@@ -186,7 +188,7 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
         continue;
       }
       host_detail::matmul(host_detail::Bf16Rows{weights_.unembedding}, nullptr, rows, H, int(s.length - s.first_out),
-                          out_.data() + s.out_row * V, V, *pool_, ws.scratch);
+                          out_.data() + s.out_row * V, V, *pool_, ws.scratch, ws.kernels);
     }
   }
 
@@ -194,8 +196,8 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
   // the worker's TopK.
   void select_top_k(const float* x) {
     const host_detail::Bf16Rows unembedding{weights_.unembedding};
-    const host_detail::Kernels& kern = host_detail::kernels();
     ops::Workspace& ws = *ws_;
+    const host_detail::Kernels& kern = ws.kernels;
     float* xa = ws.scratch.shared(std::size_t(unembedding.cols()));
     unembedding.arrange(kern, x, xa);
     pool_->parallel_for(

@@ -166,6 +166,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   }
   const io::Checkpoint& checkpoint() const { return ckpt_; }
   int threads() const { return 1; }
+  Precision precision() const { return Precision::exact; }  // the only one the CUDA kernels compute
   const CudaMemoryPlan& memory_plan() const { return plan_; }
   const CudaOptions& options() const { return options_; }
 

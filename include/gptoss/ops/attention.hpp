@@ -172,9 +172,9 @@ class Attention {
     float* k = ws.buffer(ws.k, T * KV);
     float* v = ws.buffer(ws.v, T * KV);
     float* o = ws.buffer(ws.o, T * Q);
-    matmul(Bf16Rows{w.q}, &w.q_bias, x_norm, H, int(T), q, Q, ws.pool, ws.scratch);
-    matmul(Bf16Rows{w.k}, &w.k_bias, x_norm, H, int(T), k, KV, ws.pool, ws.scratch);
-    matmul(Bf16Rows{w.v}, &w.v_bias, x_norm, H, int(T), v, KV, ws.pool, ws.scratch);
+    matmul(Bf16Rows{w.q}, &w.q_bias, x_norm, H, int(T), q, Q, ws.pool, ws.scratch, ws.kernels);
+    matmul(Bf16Rows{w.k}, &w.k_bias, x_norm, H, int(T), k, KV, ws.pool, ws.scratch, ws.kernels);
+    matmul(Bf16Rows{w.v}, &w.v_bias, x_norm, H, int(T), v, KV, ws.pool, ws.scratch, ws.kernels);
     ws.trace("q", layer, q, T, Q);
     ws.trace("k", layer, k, T, KV);
     ws.trace("v", layer, v, T, KV);
@@ -306,7 +306,7 @@ class Attention {
         }
       }
 
-    matmul(Bf16Rows{w.out}, &w.out_bias, o, Q, int(T), out, H, ws.pool, ws.scratch);
+    matmul(Bf16Rows{w.out}, &w.out_bias, o, Q, int(T), out, H, ws.pool, ws.scratch, ws.kernels);
   }
 };
 

@@ -29,7 +29,7 @@ class MoELayer {
     const int H = c.hidden_size, I = c.intermediate_size, E = experts(c), K = top_k(c);
 
     float* logits = ws.buffer(ws.router, T * E);
-    matmul(Bf16Rows{w.gate}, &w.gate_bias, x_norm, H, int(T), logits, E, ws.pool, ws.scratch);
+    matmul(Bf16Rows{w.gate}, &w.gate_bias, x_norm, H, int(T), logits, E, ws.pool, ws.scratch, ws.kernels);
     ws.trace("router_logits", layer, logits, T, E);
 
     std::vector<int>& chosen = Workspace::buffer_vector(ws.chosen, T * K);
@@ -61,14 +61,14 @@ class MoELayer {
 
       float* h1 = ws.buffer(ws.h1, n * 2 * I);
       const Bf16Vector b1{w.mlp1_bias.row(e), 2 * I};
-      matmul(Mxfp4Rows{w.mlp1.expert(e)}, &b1, xe, H, int(n), h1, 2 * I, ws.pool, ws.scratch);
+      matmul(Mxfp4Rows{w.mlp1.expert(e)}, &b1, xe, H, int(n), h1, 2 * I, ws.pool, ws.scratch, ws.kernels);
 
       float* act = ws.buffer(ws.act, n * I);
       for (std::int64_t i = 0; i < n * I; ++i) act[i] = math::swiglu(h1[2 * i], h1[2 * i + 1], c.swiglu_limit);
 
       float* ye = ws.buffer(ws.gathered, n * H);  // xe is no longer needed
       const Bf16Vector b2{w.mlp2_bias.row(e), H};
-      matmul(Mxfp4Rows{w.mlp2.expert(e)}, &b2, act, I, int(n), ye, H, ws.pool, ws.scratch);
+      matmul(Mxfp4Rows{w.mlp2.expert(e)}, &b2, act, I, int(n), ye, H, ws.pool, ws.scratch, ws.kernels);
       for (std::int64_t i = 0; i < n; ++i) std::copy_n(ye + i * H, H, y + rows[i] * H);
     }
 

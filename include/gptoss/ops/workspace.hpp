@@ -22,10 +22,12 @@ struct Segment {
 };
 
 struct Workspace {
-  explicit Workspace(host_detail::ThreadPool& p) : pool(p), scratch(p.size()) {}
+  explicit Workspace(host_detail::ThreadPool& p, Precision precision = Precision::exact)
+      : pool(p), scratch(p.size()), kernels(host_detail::kernels(precision)) {}
 
   host_detail::ThreadPool& pool;
   host_detail::Scratch scratch;
+  const host_detail::Kernels& kernels;  // the dense products' kernels, in the run's precision
   const Trace* tracer = nullptr;
 
   std::int64_t tokens = 0;
