@@ -51,7 +51,7 @@ const Register reg{{
     .name = "serve",
     .summary = "an OpenAI-compatible HTTP server (chat completions, responses) with continuous batching",
     .usage = "gptoss serve -m DIR [--vocab FILE] [--host H] [--port P] [--parallel N] [-c N] [--api-key KEY] "
-             "[--reasoning-budget N] [-t N] [--device cpu|cuda]",
+             "[--reasoning-budget N] [-t N] [--device cpu|cuda] [--precision exact|bf16]",
     .options = with_model_options({
         {"--vocab", "the vocabulary file (tokenizer.json or o200k_base.tiktoken); default: beside the model", "FILE"},
         {"--host", "address to listen on (default 127.0.0.1)", "H"},
