@@ -45,8 +45,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::vector<Message> messages = messages_from_json(out["messages"]);
       FUZZ_CHECK(to_json(messages) == out["messages"]);
       bool plain = true;
+      // The recipient "all" (everyone) is rendered as no recipient, as the reference renders it, so
+      // it does not come back from a second parse.
       for (const auto& m : messages)
-        plain = plain && plain_word(m.name) && plain_word(m.recipient) && plain_word(m.channel) && plain_word(m.content_type);
+        plain = plain && plain_word(m.name) && plain_word(m.recipient) && m.recipient != "all" && plain_word(m.channel) &&
+                plain_word(m.content_type);
       if (plain) {
         const auto again = parse_completion(tok, render_conversation(tok, messages, {.auto_drop_analysis = false}));
         FUZZ_CHECK(to_json(again) == out["messages"]);
