@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -101,13 +102,45 @@ Stats stats(const std::vector<double>& v) {
 }
 
 // One measured configuration: a prefill of `prompt` tokens and a decode of `gen`, `depth` blank
-// positions in.
+// positions in, for `parallel` sequences at once (0: one sequence, decoded through decode_top_k;
+// 1 or more: that many, each step one forward call over all of them, as the engine runs them).
 struct Result {
   int prompt, gen;
   std::int64_t depth;
+  int parallel;
   std::vector<double> prefill, decode;  // tokens/s of each repeat
   double bytes = 0;                     // bytes one decode step reads, at the decode's middle
 };
+
+// One round of a batched test: r.parallel sequences prefilled in one forward call, then decoded
+// greedily for r.gen steps, each step one forward call holding the next token of every sequence
+// (the engine's step). Records the aggregate tokens/s of all sequences together.
+void run_batched(AnyModel& model, Result& r, const std::vector<std::vector<token_id>>& prompts,
+                 std::vector<float>& logits) {
+  const std::size_t n = prompts.size(), V = std::size_t(model.config().vocab_size);
+  std::vector<AnySequence> seqs;
+  for (std::size_t i = 0; i < n; ++i) {
+    seqs.push_back(model.new_sequence(r.depth + r.prompt + r.gen));
+    seqs.back().skip(r.depth);
+  }
+  std::vector<AnyModel::Step> steps;
+  for (std::size_t i = 0; i < n; ++i) steps.push_back({seqs[i], std::span<const token_id>(prompts[i])});
+  logits.resize(n * V);
+  auto t0 = Clock::now();
+  model.forward(steps, Logits::last, logits);
+  r.prefill.push_back(double(n) * r.prompt / seconds_since(t0));
+  std::vector<token_id> next(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    next[i] = argmax(std::span<const float>(logits).subspan(i * V, V));
+    steps[i].tokens = std::span<const token_id>(&next[i], 1);
+  }
+  t0 = Clock::now();
+  for (int g = 0; g < r.gen; ++g) {
+    model.forward(steps, Logits::last, logits);
+    for (std::size_t i = 0; i < n; ++i) next[i] = argmax(std::span<const float>(logits).subspan(i * V, V));
+  }
+  r.decode.push_back(double(n) * r.gen / seconds_since(t0));
+}
 
 std::vector<std::int64_t> list_option(const Args& args, const std::string& name, std::int64_t fallback, std::int64_t lo,
                                       const std::string& what) {
@@ -122,6 +155,10 @@ int run_bench(const Args& args) {
   const auto prompts = list_option(args, "prompt", 512, 1, "prompt lengths");
   const auto gens = list_option(args, "gen", 32, 1, "generated token counts");
   const auto depths = list_option(args, "depth", 0, 0, "depths");
+  const bool batched = args.has("parallel");
+  const auto parallels = list_option(args, "parallel", 1, 1, "sequence counts");
+  for (auto n : parallels)
+    if (n > 256) throw usage_error(fmt::format("--parallel: at most 256 sequences, not {}", n));
   const int repeat = args.number_in<int>("repeat", 3, 1, 1000);
   const bool json = args.flag("json");
   if (json && args.has("output")) throw usage_error("--json and -o/--output exclude each other");
@@ -130,6 +167,7 @@ int run_bench(const Args& args) {
     throw usage_error("-o/--output must be md, csv, json or jsonl, not '" + output + "'");
   if (json && (prompts.size() > 1 || gens.size() > 1 || depths.size() > 1))
     throw usage_error("--json reports one configuration: give -o json for lists of -p, -n or -d");
+  if (json && batched) throw usage_error("--json reports one sequence: give -o json with --parallel");
   // --synthetic NAME: random weights of a named shape, written into memory only (no disk needed
   // for the 65 GB of gpt-oss-120b), then benchmarked like a checkpoint on disk.
   std::unique_ptr<InMemoryCheckpoint> synthetic;
@@ -182,26 +220,40 @@ int run_bench(const Args& args) {
   // forward passes (a prefill of up to 8 tokens, two decode steps): tools/gpu-check.sh's profiles
   // skip them.
   std::vector<Result> results;
-  std::vector<std::vector<token_id>> prompts_of;  // the random prompt of each test
+  std::vector<std::vector<std::vector<token_id>>> prompts_of;  // the random prompts of each test
+  std::vector<float> logits;                                   // of a batched step: [parallel, vocab]
   std::mt19937 rng(7);
   for (auto depth : depths)
     for (auto prompt_len : prompts)
-      for (auto gen : gens) {
-        std::vector<token_id> prompt(static_cast<std::size_t>(prompt_len));
-        for (auto& t : prompt) t = token_id(rng() % std::uint32_t(c.vocab_size));
-        auto seq = model->new_sequence(std::min<std::int64_t>(prompt_len + gen + 2, c.max_context()));
-        model->prefill(seq, std::span<const token_id>(prompt.data(), std::min<std::size_t>(prompt.size(), 8)));
-        for (std::size_t i = 0; i < 2; ++i) model->decode_top_k(seq, prompt[i % prompt.size()], best);
-        results.push_back(Result{int(prompt_len), int(gen), depth, {}, {}, decode_bytes_per_token(c, depth + prompt_len + gen / 2)});
-        prompts_of.push_back(std::move(prompt));
-      }
+      for (auto gen : gens)
+        for (auto parallel : parallels) {
+          std::vector<std::vector<token_id>> prompts_here(static_cast<std::size_t>(parallel));
+          for (auto& prompt : prompts_here) {
+            prompt.resize(static_cast<std::size_t>(prompt_len));
+            for (auto& t : prompt) t = token_id(rng() % std::uint32_t(c.vocab_size));
+          }
+          const auto& prompt = prompts_here.front();
+          auto seq = model->new_sequence(std::min<std::int64_t>(prompt_len + gen + 2, c.max_context()));
+          model->prefill(seq, std::span<const token_id>(prompt.data(), std::min<std::size_t>(prompt.size(), 8)));
+          for (std::size_t i = 0; i < 2; ++i) model->decode_top_k(seq, prompt[i % prompt.size()], best);
+          results.push_back(Result{int(prompt_len), int(gen), depth, batched ? int(parallel) : 0, {}, {},
+                                   decode_bytes_per_token(c, depth + prompt_len + gen / 2)});
+          prompts_of.push_back(std::move(prompts_here));
+        }
   // Rounds, not repeats back to back: round 1 runs every test once, then round 2, ... A slow spell
   // (another process on the core) then spreads over all tests as spread, instead of shifting the
   // median of whichever test it fell on.
   for (int round = 0; round < repeat; ++round)
     for (std::size_t k = 0; k < results.size(); ++k) {
       Result& r = results[k];
-      const auto& prompt = prompts_of[k];
+      if (r.parallel > 0) {
+        run_batched(*model, r, prompts_of[k], logits);
+        if (verbose)
+          fmt::print(stderr, "round {}: pp{} tg{} d{} x{}: prefill {:.2f} tok/s, decode {:.2f} tok/s\n", round + 1,
+                     r.prompt, r.gen, r.depth, r.parallel, r.prefill.back(), r.decode.back());
+        continue;
+      }
+      const auto& prompt = prompts_of[k].front();
       auto seq = model->new_sequence(r.depth + r.prompt + r.gen);
       seq.skip(r.depth);
       auto t0 = Clock::now();
@@ -265,10 +317,23 @@ int run_bench(const Args& args) {
   };
   std::vector<Row> rows;
   for (const auto& r : results) {
-    const std::string at = r.depth ? fmt::format(" @ d{}", r.depth) : "";
+    const std::string at = (r.depth ? fmt::format(" @ d{}", r.depth) : "") +
+                           (r.parallel ? fmt::format(" x{}", r.parallel) : "");
     rows.push_back({fmt::format("pp{}{}", r.prompt, at), &r, false});
     rows.push_back({fmt::format("tg{}{}", r.gen, at), &r, true});
   }
+  // A batched row against the same test run on one sequence (x1), when that ran too: what sharing
+  // each step's weight reads among the sequences gains.
+  auto versus_one = [&](const Row& row) -> std::optional<double> {
+    if (row.r->parallel < 1) return std::nullopt;
+    for (const auto& r : results)
+      if (r.parallel == 1 && r.prompt == row.r->prompt && r.gen == row.r->gen && r.depth == row.r->depth)
+        return median(row.decode ? row.r->decode : row.r->prefill) / median(row.decode ? r.decode : r.prefill);
+    return std::nullopt;
+  };
+  // Bytes per token hold for one sequence; a batched step's tokens share the reads of whatever
+  // experts they choose, so they have no fixed share of the bandwidth.
+  auto one_sequence_decode = [](const Row& row) { return row.decode && row.r->parallel <= 1; };
   auto row_json = [&](const Row& row) {
     const auto& samples = row.decode ? row.r->decode : row.r->prefill;
     const Stats s = stats(samples);
@@ -276,6 +341,7 @@ int run_bench(const Args& args) {
                              {"n_prompt", row.decode ? 0 : row.r->prompt},
                              {"n_gen", row.decode ? row.r->gen : 0},
                              {"n_depth", row.r->depth},
+                             {"n_parallel", std::max(1, row.r->parallel)},
                              {"avg_ts", s.mean},
                              {"stddev_ts", s.sd},
                              {"median_ts", s.median},
@@ -286,7 +352,8 @@ int run_bench(const Args& args) {
                              {"threads", threads},
                              {"kernels", isa},
                              {"precision", precision}};
-    if (row.decode) {
+    if (const auto x = versus_one(row)) j["versus_one_sequence"] = *x;
+    if (one_sequence_decode(row)) {
       j["decode_bytes_per_token"] = row.r->bytes;
       j["measured_read_GBps"] = bandwidth;
       j["bandwidth_fraction"] = fraction(*row.r, s.median);
@@ -306,19 +373,25 @@ int run_bench(const Args& args) {
       fmt::print("{},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{},{},{}\n", row.test, j["n_prompt"].get<int>(),
                  j["n_gen"].get<int>(), j["n_depth"].get<std::int64_t>(), j["avg_ts"].get<double>(),
                  j["stddev_ts"].get<double>(), j["median_ts"].get<double>(), j["min_ts"].get<double>(),
-                 j["max_ts"].get<double>(), row.decode ? fmt::format("{:.4f}", j["bandwidth_fraction"].get<double>()) : "",
+                 j["max_ts"].get<double>(), one_sequence_decode(row) ? fmt::format("{:.4f}", j["bandwidth_fraction"].get<double>()) : "",
                  model->backend(), threads);
     }
   } else {
     fmt::print("backend: {}, precision {}\nbandwidth: {:.1f} GB/s ({})\n\n", describe_backend(*model), precision, bandwidth,
                bandwidth_source);
-    fmt::print("| test | t/s (median) | min – max | bytes/token | share of bandwidth |\n| --- | ---: | ---: | ---: | ---: |\n");
+    fmt::print("| test | t/s (median) | min – max | bytes/token | share of bandwidth |{}\n| --- | ---: | ---: | ---: | ---: |{}\n",
+               batched ? " vs x1 |" : "", batched ? " ---: |" : "");
     for (const auto& row : rows) {
       const Stats s = stats(row.decode ? row.r->decode : row.r->prefill);
-      fmt::print("| {} | {:.2f} | {:.2f} – {:.2f} | {} | {} |\n", row.test, s.median, s.min, s.max,
-                 row.decode ? fmt::format("{:.3f} GB", row.r->bytes / 1e9) : "",
-                 row.decode ? fmt::format("{:.0f}%", 100.0 * fraction(*row.r, s.median)) : "");
+      const auto x = versus_one(row);
+      fmt::print("| {} | {:.2f} | {:.2f} – {:.2f} | {} | {} |{}\n", row.test, s.median, s.min, s.max,
+                 one_sequence_decode(row) ? fmt::format("{:.3f} GB", row.r->bytes / 1e9) : "",
+                 one_sequence_decode(row) ? fmt::format("{:.0f}%", 100.0 * fraction(*row.r, s.median)) : "",
+                 !batched ? "" : x ? fmt::format(" {:.2f}x |", *x) : "  |");
     }
+    if (batched)
+      fmt::print("\nxN rows run N sequences at once, each step one forward call over all of them; their t/s is\n"
+                 "the sum over the sequences, and vs x1 sets it against the same test on one sequence.\n");
     fmt::print("\n(median and range of {} round{}, each round running every test once; the share of bandwidth uses\n"
                "the median)\n", repeat, repeat == 1 ? "" : "s");
   }
@@ -328,11 +401,14 @@ int run_bench(const Args& args) {
 const Register reg{{
     .name = "bench",
     .summary = "prefill and decode speed against the memory bandwidth",
-    .usage = "gptoss bench -m DIR|--synthetic NAME [-p 512[,1024...]] [-n 32[,...]] [-d 0[,...]] [-r 3] [-o md|csv|json|jsonl | --json]",
+    .usage = "gptoss bench -m DIR|--synthetic NAME [-p 512[,1024...]] [-n 32[,...]] [-d 0[,...]] [--parallel 1[,2,...]] [-r 3] [-o md|csv|json|jsonl | --json]",
     .options = with_model_options({
         {"-p,--prompt", "prompt lengths to prefill, comma-separated (default 512)", "N,..."},
         {"-n,--gen,--n-gen", "tokens to decode greedily, comma-separated (default 32)", "N,..."},
         {"-d,--depth,--context", "blank positions before the prompt, comma-separated (default 0)", "N,..."},
+        {"--parallel", "sequence counts, comma-separated: run each test on that many sequences at once, one "
+                       "forward call per step over all of them (the engine's and `gptoss serve --parallel`'s "
+                       "batching), and report their summed t/s", "N,..."},
         {"-r,--repeat", "rounds, 1 to 1000 (default 3): each round runs every test once", "R"},
         {"--synthetic", "instead of -m: random weights of a named shape (gpt-oss-20b, gpt-oss-120b, ...), "
                         "made in memory, not on disk", "NAME"},
@@ -348,7 +424,8 @@ const Register reg{{
                "reads of -t threads over a buffer as large as one decode step's traffic (from 64 KiB to 1 GiB),\n"
                "or with --device cuda the GPU's device-to-device copy rate. -d N starts each sequence N positions\n"
                "in, with blank (zero) keys and values in the cache instead of a prefill, to measure decoding at\n"
-               "a long context.",
+               "a long context. --parallel N runs each test on N sequences at once, as the engine batches them,\n"
+               "and sets the summed t/s against the same test on one sequence when --parallel lists 1 too.",
 }};
 
 }  // namespace
