@@ -78,13 +78,9 @@ http {
   scgi_temp_path ${dir}/scgi;
 
   # A conversation's requests go to one server, where its prefix cache is; requests without
-  # the header are spread at random.
-  map $http_x_conversation_id $gptoss_affinity {
-    ""      $request_id;
-    default $http_x_conversation_id;
-  }
+  # the header (an empty key) go round-robin.
   upstream gptoss {
-    hash $gptoss_affinity consistent;
+    hash $http_x_conversation_id consistent;
 ${upstreams.map((a) => `    server ${a};`).join("\n")}
   }
   server {
