@@ -6,15 +6,20 @@
 #                                     Google Benchmark for the benchmarks, clang-14 and its
 #                                     compiler-rt for the libFuzzer targets, g++-aarch64-linux-gnu and
 #                                     qemu-user for the aarch64 stage (cmake/aarch64-linux-gnu.cmake),
-#                                     and Node.js with the npm packages of tests/constrain (ajv, which
+#                                     Node.js with the npm packages of tests/constrain (ajv, which
 #                                     judges the structured-output tests' replies) and of tests/serve
-#                                     (the official openai client, which tests `gptoss serve`)
+#                                     (the official openai client, which tests `gptoss serve`), and
+#                                     nginx, the load balancer of tests/serve/scale_out.test.mjs (the
+#                                     test runs /usr/sbin/nginx unprivileged on its own port; the
+#                                     system nginx the package starts where services may start and
+#                                     port 80 is free is not used; in Debian's container images,
+#                                     whose policy-rc.d refuses to start services, none starts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(cmake ninja-build g++ nlohmann-json3-dev libfmt-dev libcli11-dev libcpp-httplib-dev pkg-config)
 case "${1:-}" in
   "") ;;
-  --ci) packages+=(libboost-test-dev libbenchmark-dev pkg-config clang-14 libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user)
+  --ci) packages+=(libboost-test-dev libbenchmark-dev pkg-config clang-14 libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user nginx)
         # Node.js may come from outside Debian's packages (as on the CI machines); Debian's otherwise.
         command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm) ;;
   *) echo "usage: bash tools/install-deps.sh [--ci]" >&2; exit 2 ;;
