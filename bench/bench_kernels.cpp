@@ -182,6 +182,33 @@ void BM_gemm_precision(benchmark::State& state) {
 BENCHMARK(BM_gemm_precision<true>)->ArgsProduct({{0, 1, 2}, {1, 64}})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gemm_precision<false>)->ArgsProduct({{0, 1, 2}, {1, 64}})->Unit(benchmark::kMillisecond);
 
+// A batched decode step's share of one expert (range 1: 1 to 8 tokens), one thread, with the
+// weights of 16 experts taken in turn so that they come from memory, as in decoding: as matmul
+// chooses (range 0 = 0: tiles above gemv_max_tokens tokens) or always one GEMV per token over rows
+// kept warm (range 0 = 1). Both give the same floats; this is how gemv_max_tokens was chosen.
+void BM_few_tokens_mxfp4(benchmark::State& state) {
+  Kernels k = kernels();
+  if (state.range(0) == 1) k.gemm_rows = nullptr;
+  const std::int64_t rows = 2 * I, cols = H, copies = 16;
+  const int tokens = int(state.range(1));
+  auto blocks = random_bytes(copies * rows * cols / 2);
+  auto scales = random_scales(copies * rows * cols / 32);
+  auto x = random_floats(tokens * cols);
+  std::vector<float> y(static_cast<std::size_t>(tokens * rows));
+  ThreadPool pool(1);
+  Scratch scratch(1);
+  std::int64_t e = 0;
+  for (auto _ : state) {
+    const Mxfp4Rows w{Mxfp4Matrix{blocks.data() + e * rows * cols / 2, scales.data() + e * rows * cols / 32, int(rows),
+                                  int(cols)}};
+    matmul(w, nullptr, x.data(), cols, tokens, y.data(), rows, pool, scratch, k);
+    benchmark::DoNotOptimize(y.data());
+    e = (e + 1) % copies;
+  }
+  state.counters["tokens/s"] = benchmark::Counter(double(state.iterations()) * tokens, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_few_tokens_mxfp4)->ArgsProduct({{0, 1}, {1, 2, 3, 4, 8}})->Unit(benchmark::kMillisecond);
+
 // Decode attention: one token's 64 query heads over `context` cached keys and values, laid out by
 // key/value head as the KV cache holds them. 256 keys (1 MB) stay in cache and show the arithmetic;
 // 4096 and 32768 (16 and 128 MB) stream from memory.

@@ -255,6 +255,11 @@ class Scratch {
 
 // Rows handed to a worker at a time for one token (whole groups of the kernels' 4 rows).
 inline constexpr int gemv_grain = 16;
+// Up to this many tokens a product runs as one GEMV per token over rows kept warm in the cache:
+// expanding tiles costs more than it saves for so few (one MXFP4 expert on one thread, 2 tokens:
+// 1.97 ms as GEMVs, 3.25 ms as tiles; 4 tokens: even; 8: tiles 1.6x faster; bench_kernels'
+// BM_few_tokens_mxfp4). Both give the same floats, so the choice keeps batch invariance.
+inline constexpr int gemv_max_tokens = 4;
 
 // y[t, r] = sum_j W[r, j] x[t, j] + bias[r] for t in [0, tokens), with x and y row-major with the
 // given strides, with the kernels of the CPU or those given. Rows are split across the pool's
@@ -273,7 +278,7 @@ void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t 
   // Every token's activations as the GEMV reads them.
   float* in = scratch.shared(std::size_t(tokens) * cols);
   for (int t = 0; t < tokens; ++t) w.arrange(k, x + t * x_stride, in + std::size_t(t) * cols);
-  if (tokens == 1 || !k.gemm_rows) {
+  if (tokens <= gemv_max_tokens || !k.gemm_rows) {
     const int grain = tokens == 1 ? gemv_grain : tile_rows;
     pool.parallel_for(
         w.rows(),
