@@ -61,10 +61,11 @@ std::unique_ptr<AnyModel> load_model(const Args& args, const std::function<io::C
     if (!have_cuda) throw usage_error("--device cuda: this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)");
     if (!cuda_device_present()) throw error("--device cuda: no CUDA device is available on this machine");
     if (args.given("threads")) throw usage_error("-t/--threads applies only to --device cpu");
-    return open_cuda_model(open(), !args.flag("quiet"));
+    return open_cuda_model(open(), !args.flag("quiet"), args.flag("dynamic-config"));
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto model = open_model<gpt_oss_20b, gpt_oss_120b>(open(), options);
+  auto model = args.flag("dynamic-config") ? open_model<>(open(), options)
+                                            : open_model<gpt_oss_20b, gpt_oss_120b>(open(), options);
   if (args.flag("verbose"))
     fmt::print(stderr, "loaded {} in {:.2f} s; backend: {}\n", args.has("model") ? args.str("model") : "the synthetic model",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), describe_backend(*model));
@@ -73,7 +74,7 @@ std::unique_ptr<AnyModel> load_model(const Args& args, const std::function<io::C
 
 #if !GPTOSS_WITH_CUDA
 bool cuda_device_present() { return false; }
-std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint, bool) {
+std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint, bool, bool) {
   throw error("this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)");
 }
 double cuda_copy_bandwidth_GBps() { throw error("this gptoss was built without CUDA (configure with -DGPTOSS_CUDA=ON)"); }

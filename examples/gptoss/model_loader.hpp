@@ -1,6 +1,7 @@
-// Opening the model a command names (--model DIR, --threads N, --device cpu|cuda, --precision P), compiled for the
-// real presets and for any other shape. Instantiated in one source file (and, in builds with CUDA,
-// model_loader_cuda.cu for the device) so the commands compile quickly.
+// Opening the model a command names (--model DIR, --threads N, --device cpu|cuda, --precision P,
+// --dynamic-config), compiled for the real presets and for any other shape. Instantiated in one
+// source file (and, in builds with CUDA, model_loader_cuda.cu for the device) so the commands
+// compile quickly.
 #pragma once
 #include <functional>
 #include <memory>
@@ -19,6 +20,8 @@ inline const std::vector<Opt> model_options = {
     {"-t,--threads", "worker threads, 1 to this machine's hardware threads (default: all of them)", "N"},
     {"--device", "cpu or cuda (default: cuda when this build has CUDA and a GPU is present)", "D"},
     {"--precision", "exact (float32, the default) or bf16 (the reference's bf16 arithmetic; cpu only)", "P"},
+    {"--dynamic-config", "run the shape read from the checkpoint (Transformer<dynamic_config>) even where this "
+                         "program has a compiled preset for it, to compare the two", ""},
 };
 
 // A command's options: those of the model plus its own.
@@ -49,7 +52,7 @@ std::vector<token_id> token_list(const Args& args, const std::string& name);
 
 // The CUDA side, defined in model_loader_cuda.cu in builds with CUDA (GPTOSS_WITH_CUDA).
 bool cuda_device_present();
-std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint ckpt, bool progress);
+std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint ckpt, bool progress, bool read_shape);
 // The device's measured copy bandwidth (bytes read + written) in GB/s.
 double cuda_copy_bandwidth_GBps();
 

@@ -13,7 +13,7 @@ bool cuda_device_present() { return cuda_detail::has_device(); }
 
 double cuda_copy_bandwidth_GBps() { return cuda_detail::measure_copy_bandwidth(); }
 
-std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint ckpt, bool progress) {
+std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint ckpt, bool progress, bool read_shape) {
   CudaOptions options;
   if (progress) {
     // The memory plan, then a running percentage on a terminal (one line at the end otherwise).
@@ -31,6 +31,8 @@ std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint ckpt, bool progress) {
         std::fprintf(stderr, "gptoss: uploaded %.2f GiB of weights\n", double(total) / gib);
     };
   }
+  if (read_shape)
+    return std::make_unique<ModelAdapter<Transformer<dynamic_config, backend::cuda>, false>>(std::move(ckpt), options);
   if (ckpt.config() == gpt_oss_20b)
     return std::make_unique<ModelAdapter<Transformer<gpt_oss_20b, backend::cuda>, true>>(std::move(ckpt), options);
   if (ckpt.config() == gpt_oss_120b)
