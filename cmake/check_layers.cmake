@@ -1,7 +1,8 @@
 # The library's layers, lowest first: a header may include headers of its own folder and of lower
 # layers only, so the folder include graph has no cycles and nothing reaches up. Folders of equal
 # rank (the two backends) may not include each other. Headers at the top of include/gptoss (the
-# umbrella header) may include anything; nothing includes them.
+# umbrella header) may include anything; nothing includes them. A folder's detail/ subfolder holds
+# its internals: no other layer includes them.
 #   cmake -DROOT=<source dir> -P cmake/check_layers.cmake
 set(rank_core 0)
 set(rank_config 1)
@@ -38,6 +39,12 @@ foreach(header IN LISTS headers)
     endif()
     string(REGEX REPLACE "/.*" "" to "${target}")
     if(to STREQUAL folder)
+      continue()
+    endif()
+    if(target MATCHES "^[^/]+/detail/")
+      message(SEND_ERROR "include/gptoss/${header} (layer ${folder}) includes gptoss/${target}: "
+                         "a layer's detail/ headers are its own internals (cmake/check_layers.cmake)")
+      math(EXPR errors "${errors} + 1")
       continue()
     endif()
     if(NOT DEFINED rank_${to} OR NOT rank_${to} LESS rank_${folder})

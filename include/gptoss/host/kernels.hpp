@@ -17,11 +17,11 @@
 #include "gptoss/core/huge_page_allocator.hpp"
 #include "gptoss/core/tensor.hpp"
 #include "gptoss/host/cpu_features.hpp"
-#include "gptoss/host/simd_avx2.hpp"
-#include "gptoss/host/simd_avx512.hpp"
-#include "gptoss/host/simd_avx512bf16.hpp"
-#include "gptoss/host/simd_neon.hpp"
-#include "gptoss/host/simd_scalar.hpp"
+#include "gptoss/host/detail/simd_avx2.hpp"
+#include "gptoss/host/detail/simd_avx512.hpp"
+#include "gptoss/host/detail/simd_avx512bf16.hpp"
+#include "gptoss/host/detail/simd_neon.hpp"
+#include "gptoss/host/detail/simd_scalar.hpp"
 #include "gptoss/host/thread_pool.hpp"
 
 namespace gptoss::host_detail {

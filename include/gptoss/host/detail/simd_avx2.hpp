@@ -14,9 +14,9 @@
 
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
-#include "gptoss/host/simd_scalar.hpp"
-#include "gptoss/host/gemm_blocks.hpp"
-#include "gptoss/host/spread_prefetch.hpp"
+#include "gptoss/host/detail/simd_scalar.hpp"
+#include "gptoss/host/detail/gemm_blocks.hpp"
+#include "gptoss/host/detail/spread_prefetch.hpp"
 
 #define GPTOSS_HAVE_AVX2_KERNELS 1
 #define GPTOSS_AVX2 __attribute__((target("avx2,fma")))

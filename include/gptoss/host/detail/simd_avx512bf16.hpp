@@ -9,7 +9,7 @@
 // scale bytes 2..252. Blocks with other scales (none in the released checkpoints) are multiplied
 // unscaled and their block sum is scaled in float32, so that no weight is flushed to zero.
 #pragma once
-#include "gptoss/host/simd_avx512.hpp"
+#include "gptoss/host/detail/simd_avx512.hpp"
 
 #if defined(GPTOSS_HAVE_AVX512_KERNELS)
 #include <cstring>

@@ -15,7 +15,7 @@
 
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
-#include "gptoss/host/gemm_blocks.hpp"
+#include "gptoss/host/detail/gemm_blocks.hpp"
 
 #define GPTOSS_HAVE_NEON_KERNELS 1
 

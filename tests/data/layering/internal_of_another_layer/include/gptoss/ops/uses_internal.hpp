@@ -1,0 +1,2 @@
+#pragma once
+#include "gptoss/host/detail/internal.hpp"
