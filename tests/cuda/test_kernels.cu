@@ -275,7 +275,7 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
   for (std::size_t s = 0; s < ac.segments.size(); ++s)
     for (std::int64_t j = 0; j < ac.segments[s].second; ++j, ++t) {
       const std::int64_t pos = ac.segments[s].first + j;
-      const ops::KeyRange r = ops::visible_keys(pos, ac.window);
+      const ops::KeyRange r{ac.window > 0 ? std::max<std::int64_t>(0, pos - ac.window + 1) : 0, pos};
       for (int h = 0; h < ac.q_heads; ++h) {
         const int g = h / G;
         const float* q = qkv.data() + t * W + h * D;
