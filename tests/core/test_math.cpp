@@ -304,7 +304,7 @@ BOOST_AUTO_TEST_CASE(sliding_window_of_128_with_sinks_matches_float64) {
     ws.segment_of.assign(std::size_t(T), 0);
     for (std::int64_t t = 0; t < T; ++t) ws.position[t] = cache.length() + t;
     const ops::Segment seg{&cache, 0, T};
-    ops::Attention<W>::forward(c, 0, w, rope, x.data(), std::span(&seg, 1), ws, out.data());
+    ops::Attention<AttentionVariant<W, true>>::forward(c, 0, w, rope, x.data(), std::span(&seg, 1), ws, out.data());
     cache.advance(T);
   };
   run(127);
@@ -376,12 +376,13 @@ BOOST_AUTO_TEST_CASE(online_softmax_with_sink) {
 
 BOOST_AUTO_TEST_CASE(sliding_window_masks_what_it_should) {
   // W visible keys, the query's own position included.
-  BOOST_TEST(ops::visible_keys(0, 128).first == 0);
-  BOOST_TEST(ops::visible_keys(127, 128).first == 0);
-  BOOST_TEST(ops::visible_keys(128, 128).first == 1);
-  BOOST_TEST(ops::visible_keys(1000, 128).first == 873);
-  BOOST_TEST(ops::visible_keys(1000, 128).last == 1000);
-  BOOST_TEST(ops::visible_keys(1000, ops::full_window).first == 0);
+  using Sliding = SlidingAttentionWithSinks;  // the window given at run time
+  BOOST_TEST(ops::visible_keys<Sliding>(0, 128).first == 0);
+  BOOST_TEST(ops::visible_keys<Sliding>(127, 128).first == 0);
+  BOOST_TEST(ops::visible_keys<Sliding>(128, 128).first == 1);
+  BOOST_TEST(ops::visible_keys<Sliding>(1000, 128).first == 873);
+  BOOST_TEST(ops::visible_keys<Sliding>(1000, 128).last == 1000);
+  BOOST_TEST(ops::visible_keys<FullAttentionWithSinks>(1000, 128).first == 0);
   BOOST_TEST(gpt_oss_20b.is_sliding(0));
   BOOST_TEST(!gpt_oss_20b.is_sliding(1));
 }

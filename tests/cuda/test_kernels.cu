@@ -223,7 +223,28 @@ struct AttnCase {
   int q_heads, kv_heads, D, window;  // window 0: full layer
   std::vector<std::pair<std::int64_t, std::int64_t>> segments;  // (tokens already cached, new tokens)
   std::int64_t capacity;
+  bool fixed = false;  // the window as the variant's constant (8 or 128), not a run-time argument
+  bool sinks = true;
 };
+
+// The launch under the case's attention variant. A variant that does not read the run-time window
+// gets a nonsense one, and one without sinks a null sink array.
+template <bool Sinks>
+void launch_attention_variant(const AttnCase& ac, cuda_detail::AttentionArgs a, std::int64_t T, std::int64_t max_keys,
+                              const bf16* sinks, float* out) {
+  if (!Sinks) sinks = nullptr;
+  if (ac.window == 0) {
+    a.window = -12345;
+    cuda_detail::attention<AttentionVariant<full_window, Sinks>>(a, T, max_keys, sinks, out, nullptr);
+  } else if (!ac.fixed) {
+    cuda_detail::attention<AttentionVariant<runtime_window, Sinks>>(a, T, max_keys, sinks, out, nullptr);
+  } else {
+    a.window = -12345;
+    if (ac.window == 8) cuda_detail::attention<AttentionVariant<8, Sinks>>(a, T, max_keys, sinks, out, nullptr);
+    else if (ac.window == 128) cuda_detail::attention<AttentionVariant<128, Sinks>>(a, T, max_keys, sinks, out, nullptr);
+    else CT_CHECK(false, "no fixed variant of window " + std::to_string(ac.window));
+  }
+}
 
 void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
   ModelConfig c = tiny_test;
@@ -275,7 +296,7 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
   for (std::size_t s = 0; s < ac.segments.size(); ++s)
     for (std::int64_t j = 0; j < ac.segments[s].second; ++j, ++t) {
       const std::int64_t pos = ac.segments[s].first + j;
-      const ops::KeyRange r = ops::visible_keys(pos, ac.window);
+      const ops::KeyRange r{ac.window > 0 ? std::max<std::int64_t>(0, pos - ac.window + 1) : 0, pos};
       for (int h = 0; h < ac.q_heads; ++h) {
         const int g = h / G;
         const float* q = qkv.data() + t * W + h * D;
@@ -285,10 +306,10 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
           for (int d = 0; d < D; ++d) dot += double(q[d]) * keys[s][std::size_t(p * KV + g * D + d)];
           logit.push_back(dot * scale);
         }
-        const double sink = to_float(sinks[std::size_t(h)]);
+        const double sink = ac.sinks ? double(to_float(sinks[std::size_t(h)])) : -double(INFINITY);
         double m = sink;
         for (double l : logit) m = std::max(m, l);
-        double z = std::exp(sink - m);
+        double z = ac.sinks ? std::exp(sink - m) : 0.0;
         for (double l : logit) z += std::exp(l - m);
         for (int d = 0; d < D; ++d) {
           double acc = 0;
@@ -310,12 +331,14 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
   a.group = G, a.layer = layer, a.window = ac.window, a.scale = float(scale), a.kv = layout, a.meta = dmeta.get();
   a.partial = dpart.get();
   a.splits = cuda_detail::attention_splits(max_keys, T, ac.q_heads, partial_slots);
-  cuda_detail::attention(a, T, max_keys, dsinks.get(), dout.get(), nullptr);
+  if (ac.sinks) launch_attention_variant<true>(ac, a, T, max_keys, dsinks.get(), dout.get());
+  else launch_attention_variant<false>(ac, a, T, max_keys, dsinks.get(), dout.get());
   auto got = download(dout);
   std::vector<float> wantf(want.begin(), want.end());
   const double err = test::max_row_relative_error(got.data(), wantf.data(), T, Q);
   CT_CHECK(err < 1e-5, "heads " + std::to_string(ac.q_heads) + "/" + std::to_string(ac.kv_heads) + " D=" +
-                           std::to_string(D) + " window " + std::to_string(ac.window) + " splits " +
+                           std::to_string(D) + " window " + std::to_string(ac.window) +
+                           (ac.fixed ? " (fixed)" : "") + (ac.sinks ? "" : " no sinks") + " splits " +
                            std::to_string(a.splits) + ": error " + std::to_string(err));
 
   // Then the new keys and values go to the cache: every position of the last `slots` lands in its slot.
@@ -351,6 +374,13 @@ CT_CASE(attention_matches_reference) {
       {64, 8, 64, 128, {{0, 300}}, 512},
       {8, 1, 64, 0, {{600, 40}}, 1024},
       {8, 2, 96, 0, {{100, 3}, {0, 5}}, 256},  // head_dim over 64: 8 values per lane
+      // The other variants: windows fixed at compile time, and no sinks.
+      {4, 2, 32, 8, {{30, 1}, {5, 7}, {0, 3}}, 64, true},
+      {64, 8, 64, 128, {{1000, 1}}, 2048, true},
+      {64, 8, 64, 128, {{0, 300}}, 512, true, false},
+      {4, 2, 32, 0, {{30, 1}, {5, 7}, {0, 3}}, 64, false, false},
+      {64, 8, 64, 0, {{3000, 2}, {17, 1}}, 4096, false, false},
+      {4, 2, 32, 8, {{30, 1}, {5, 7}, {0, 3}}, 64, false, false},
   };
   for (const auto& c : cases) run_attention_case(c, 65536);
   // A small partial buffer: fewer, longer splits (one per query for the 300-token prefill).

@@ -17,6 +17,7 @@
 
 #include <cub/block/block_reduce.cuh>
 
+#include "gptoss/core/attention_variant.hpp"
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/math.hpp"
 #include "gptoss/core/mxfp4.hpp"
@@ -219,7 +220,7 @@ struct AttentionArgs {
   const float* qkv;   // [T, qkv_width]: q heads, k heads, v heads (after RoPE)
   int qkv_width, q_width, kv_width, head_dim, q_heads, group;
   int layer;
-  int window;         // visible keys including the query's own; 0: all earlier positions
+  int window;         // visible keys including the query's own: read only by the runtime-window variant
   float scale;        // 1 / sqrt(head_dim)
   KvLayout kv;
   const TokenMeta* meta;
@@ -231,8 +232,9 @@ struct AttentionArgs {
 // online softmax (math::SinkSoftmax without a sink) of up to Heads query heads that share those keys
 // (grouped-query attention), so each key and value is read once for all of them; lane d holds dims
 // d, d + 32, ... (PerLane of them). Keys of this call's tokens are read from qkv, earlier ones from
-// the cache, as on the host.
-template <int PerLane, int Heads>
+// the cache, as on the host. The first visible key is the variant's (core/attention_variant.hpp):
+// a full-attention layer compiles no window logic.
+template <class Variant, int PerLane, int Heads>
 __global__ void attention_partial_kernel(AttentionArgs a) {
   const int lane = threadIdx.x % warp_size;
   const int chunks = (a.group + Heads - 1) / Heads;  // warps per key/value head
@@ -244,7 +246,7 @@ __global__ void attention_partial_kernel(AttentionArgs a) {
   const int split = blockIdx.z;
   const TokenMeta m = a.meta[t];
   const int D = a.head_dim;
-  const std::int64_t first = a.window > 0 ? (m.position - a.window + 1 > 0 ? m.position - a.window + 1 : 0) : 0;
+  const std::int64_t first = Variant::first_key(m.position, a.window);
   const std::int64_t j0 = first + std::int64_t(split) * a.keys_per_split;
   const std::int64_t j1 = min(m.position + 1, j0 + a.keys_per_split);
 
@@ -318,31 +320,17 @@ __global__ void attention_partial_kernel(AttentionArgs a) {
   }
 }
 
-// Merges the splits of one (token, head) and folds in the sink: the sink logit only enlarges the
-// denominator (spec 3.3), as the host's math::SinkSoftmax does.
-template <int = 0>
+// Merges the splits of one (token, head) with math::SoftmaxMerge (the host's merge_partial_states
+// runs it too), a thread per dim, and folds in the variant's sink: the sink logit only enlarges the
+// denominator (spec 3.3). A variant without sinks reads none (`sinks` may be null).
+template <class Variant>
 __global__ void attention_combine_kernel(const float* partial, int q_heads, int splits, int D, const bf16* sinks,
                                                 float* o, int o_width) {
   const int h = blockIdx.x;
   const std::int64_t t = blockIdx.y;
-  const float* p = partial + (t * q_heads + h) * splits * (D + 2);
-  const float sink = to_float(sinks[h]);
-  float m = sink;
-  for (int s = 0; s < splits; ++s) m = fmaxf(m, p[s * (D + 2) + D]);
-  float z = expf(sink - m);
-  for (int s = 0; s < splits; ++s) {
-    const float ms = p[s * (D + 2) + D];
-    if (ms != -INFINITY) z += p[s * (D + 2) + D + 1] * expf(ms - m);
-  }
-  const float inv = 1.0f / z;
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float acc = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float ms = p[s * (D + 2) + D];
-      if (ms != -INFINITY) acc += p[s * (D + 2) + d] * expf(ms - m);
-    }
-    o[t * o_width + std::int64_t(h) * D + d] = acc * inv;
-  }
+  const math::PartialStates states{partial + (t * q_heads + h) * splits * (D + 2), D + 2, splits, D};
+  const math::SoftmaxMerge merge = math::SoftmaxMerge::of(states, Variant::sink_logit(sinks, h));
+  for (int d = threadIdx.x; d < D; d += blockDim.x) o[t * o_width + std::int64_t(h) * D + d] = merge.value(states, d);
 }
 
 // How many splits the keys of the longest visible range are cut into: enough to fill the device
@@ -354,8 +342,11 @@ inline int attention_splits(std::int64_t max_keys, std::int64_t T, int q_heads, 
   return int(splits < 1 ? 1 : splits);
 }
 
-inline void attention(const AttentionArgs& args, std::int64_t T, std::int64_t max_keys, const bf16* sinks, float* o,
-                      cudaStream_t s) {
+// The attention of one layer under `Variant` (core/attention_variant.hpp): args.window is read only
+// by the runtime-window variant, `sinks` only by a variant with sinks.
+template <class Variant>
+void attention(const AttentionArgs& args, std::int64_t T, std::int64_t max_keys, const bf16* sinks, float* o,
+               cudaStream_t s) {
   if (T == 0) return;
   AttentionArgs a = args;
   a.keys_per_split = int((max_keys + a.splits - 1) / a.splits);
@@ -363,12 +354,13 @@ inline void attention(const AttentionArgs& args, std::int64_t T, std::int64_t ma
   const int warps = (a.q_heads / a.group) * ((a.group + attention_group_heads - 1) / attention_group_heads);
   const dim3 grid(blocks_for(warps, attention_warps), unsigned(T), unsigned(a.splits));
   if (a.head_dim <= 2 * warp_size)
-    attention_partial_kernel<2, attention_group_heads><<<grid, attention_warps * warp_size, 0, s>>>(a);
+    attention_partial_kernel<Variant, 2, attention_group_heads><<<grid, attention_warps * warp_size, 0, s>>>(a);
   else
-    attention_partial_kernel<attention_max_dim / warp_size, attention_group_heads><<<grid, attention_warps * warp_size, 0, s>>>(a);
+    attention_partial_kernel<Variant, attention_max_dim / warp_size, attention_group_heads>
+        <<<grid, attention_warps * warp_size, 0, s>>>(a);
   GPTOSS_CUDA_LAUNCHED("attention_partial_kernel");
-  attention_combine_kernel<><<<dim3(unsigned(a.q_heads), unsigned(T)), 64, 0, s>>>(a.partial, a.q_heads, a.splits,
-                                                                                 a.head_dim, sinks, o, a.q_width);
+  attention_combine_kernel<Variant><<<dim3(unsigned(a.q_heads), unsigned(T)), 64, 0, s>>>(
+      a.partial, a.q_heads, a.splits, a.head_dim, sinks, o, a.q_width);
   GPTOSS_CUDA_LAUNCHED("attention_combine_kernel");
 }
 

@@ -49,8 +49,10 @@ class Transformer;
 template <ModelConfig Config>
 class Transformer<Config, backend::host> : public ForwardConveniences<Transformer<Config, backend::host>, KvCache> {
  public:
-  using SlidingAttention = ops::Attention<Config.is_dynamic() ? ops::runtime_window : Config.sliding_window>;
-  using FullAttention = ops::Attention<ops::full_window>;
+  // gpt-oss's layers all have sinks; a compiled preset's window is a compile-time constant.
+  using SlidingAttention =
+      ops::Attention<AttentionVariant<Config.is_dynamic() ? runtime_window : Config.sliding_window, true>>;
+  using FullAttention = ops::Attention<FullAttentionWithSinks>;
   using MoE = ops::MoELayer<Config.num_experts, Config.experts_per_token>;
   using Sequence = KvCache;
   using Step = StepOf<KvCache>;

@@ -388,10 +388,14 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
         sliding ? std::min<std::int64_t>(c.sliding_window, max_position_ + 1) : max_position_ + 1;
     AttentionArgs a{};
     a.qkv = qkv, a.qkv_width = QKV, a.q_width = Q, a.kv_width = KV, a.head_dim = D, a.q_heads = Hq;
-    a.group = c.heads_per_kv(), a.layer = l, a.window = sliding ? c.sliding_window : 0;
+    a.group = c.heads_per_kv(), a.layer = l, a.window = c.sliding_window;
     a.scale = 1.0f / std::sqrt(float(D)), a.kv = kv, a.meta = meta_.get(), a.partial = partial_.get();
     a.splits = attention_splits(max_keys, T, Hq, sizes_.partial_slots);
-    attention(a, T, max_keys, lw.sinks.data, o_.get(), s);
+    // The layer's variant, as the host's: every layer has sinks; a compiled preset's window is a
+    // compile-time constant, a config read at run time passes it in a.window.
+    using Sliding = AttentionVariant<Config.is_dynamic() ? runtime_window : Config.sliding_window, true>;
+    if (sliding) attention<Sliding>(a, T, max_keys, lw.sinks.data, o_.get(), s);
+    else attention<FullAttentionWithSinks>(a, T, max_keys, lw.sinks.data, o_.get(), s);
     trace("attn_heads", l, o_.get(), T, Q);
     kv_store(qkv, QKV, Q, KV, kv, l, meta_.get(), T, s);
     linear_bf16(lw.out, lw.out_bias.data, o_.get(), Q, T, x, H, true, s);

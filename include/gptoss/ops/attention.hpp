@@ -1,9 +1,12 @@
-// Attention<Window, Sinks> (spec 3.3): QKV projection with bias, YaRN RoPE on q and k, grouped-query
-// attention over the visible keys (causal, and at most Window of them on sliding layers), a learned
-// per-head sink logit in the softmax denominator, and the output projection.
+// Attention<Variant> (spec 3.3): QKV projection with bias, YaRN RoPE on q and k, grouped-query
+// attention over the visible keys (causal, and at most the variant's window of them on sliding
+// layers), a learned per-head sink logit in the softmax denominator when the variant has sinks, and
+// the output projection.
 //
-// Window is the number of visible keys, the query's own position included: full_window (0) means
-// all earlier positions, runtime_window takes the config's sliding_window at run time.
+// The variant (core/attention_variant.hpp) is the compile-time policy the CUDA kernels use too: its
+// window is the number of visible keys, the query's own position included (full_window: all
+// earlier positions, with no window logic compiled; runtime_window: the config's sliding_window at
+// run time), and without sinks no sink is read.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -13,6 +16,7 @@
 #include <span>
 
 #include "gptoss/config/model_config.hpp"
+#include "gptoss/core/attention_variant.hpp"
 #include "gptoss/core/math.hpp"
 #include "gptoss/host/kernels.hpp"
 #include "gptoss/host/kv_cache.hpp"
@@ -22,15 +26,17 @@
 
 namespace gptoss::ops {
 
-inline constexpr int full_window = 0;
-inline constexpr int runtime_window = -1;
+using gptoss::full_window;
+using gptoss::runtime_window;
 
-// Visible key positions [first, last] for a query at `position`.
+// Visible key positions [first, last] for a query at `position` under a variant; `window` is read
+// only by the runtime-window variant.
 struct KeyRange {
   std::int64_t first, last;
 };
-inline KeyRange visible_keys(std::int64_t position, int window) {
-  return {window > 0 ? std::max<std::int64_t>(0, position - window + 1) : 0, position};
+template <class Variant>
+KeyRange visible_keys(std::int64_t position, int window) {
+  return {Variant::first_key(position, window), position};
 }
 
 // Keys scored at a time: a block's keys and values (32 KB at head_dim 64) stay in L1 while every
@@ -50,12 +56,13 @@ struct GroupAttention {
       : group(g), dim(d), acc(scratch), max(acc + g * d), sum(max + g), block_max(sum + g), rescale(block_max + g),
         s(rescale + g) {}
 
-  // sinks: the group's sink logits, or null for plain softmax.
+  // sinks: the group's sink logits, or null for plain softmax (as is a sink of -INFINITY).
   void start(const float* sinks) {
     std::fill(acc, acc + group * dim, 0.0f);
     for (int i = 0; i < group; ++i) {
-      const math::SinkSoftmax sm = math::SinkSoftmax::start(sinks ? sinks[i] : -INFINITY);
-      max[i] = sm.max, sum[i] = sinks ? sm.sum : 0.0f;
+      const float sink = sinks ? sinks[i] : -INFINITY;
+      const math::SinkSoftmax sm = math::SinkSoftmax::start(sink);
+      max[i] = sm.max, sum[i] = sink == -INFINITY ? 0.0f : sm.sum;
     }
   }
   // Adds n <= key_block keys and values, `stride` floats apart, for all heads of q (group x dim):
@@ -123,24 +130,14 @@ struct TokenAttention {
 };
 
 // The outputs of `heads` heads from the states (as GroupAttention::save) of `parts` disjoint runs
-// of their keys: each run's values and sum are rescaled to the largest running maximum.
+// of their keys: each run's values and sum are rescaled to the largest running maximum
+// (math::SoftmaxMerge, which the CUDA combine kernel runs too). The sink, if any, is already in the
+// first part's state.
 inline void merge_partial_states(const float* states, std::int64_t parts, int heads, int dim, float* out) {
-  const std::size_t stride = std::size_t(heads) * (dim + 2);
+  const std::int64_t stride = std::int64_t(heads) * (dim + 2);
   for (int h = 0; h < heads; ++h) {
-    const float* head = states + std::size_t(h) * (dim + 2);
-    float m = -INFINITY;
-    for (std::int64_t p = 0; p < parts; ++p) m = std::max(m, head[p * stride + dim]);
-    float* y = out + h * dim;
-    std::fill(y, y + dim, 0.0f);
-    float sum = 0.0f;
-    for (std::int64_t p = 0; p < parts; ++p) {
-      const float* st = head + p * stride;
-      const float f = st[dim] == -INFINITY ? 0.0f : std::exp(st[dim] - m);
-      sum += st[dim + 1] * f;
-      for (int d = 0; d < dim; ++d) y[d] += st[d] * f;
-    }
-    const float inv = 1.0f / sum;
-    for (int d = 0; d < dim; ++d) y[d] *= inv;
+    const math::PartialStates head{states + std::size_t(h) * (dim + 2), stride, parts, dim};
+    math::SoftmaxMerge::of(head).values(head, out + std::size_t(h) * dim);
   }
 }
 
@@ -155,12 +152,13 @@ inline constexpr std::int64_t split_tokens = 4;
 inline constexpr std::int64_t keys_per_item = 1024;
 static_assert(keys_per_item % key_block == 0);
 
-template <int Window, bool Sinks = true>
+template <class Variant>
 class Attention {
  public:
-  static_assert(Window >= runtime_window);
+  using variant = Variant;
 
-  static int window(const ModelConfig& c) { return Window == runtime_window ? c.sliding_window : Window; }
+  // The window in keys (0: full attention); the config is read only by the runtime-window variant.
+  static int window(const ModelConfig& c) { return Variant::keys(c.sliding_window); }
 
   // x_norm: [tokens, H], the normalised residual stream of every token of the batch; out: [tokens, H].
   static void forward(const ModelConfig& c, int layer, const AttentionWeights& w, const Rope& rope,
@@ -206,7 +204,8 @@ class Attention {
     const float scale = 1.0f / std::sqrt(float(D));
     const Kernels& kern = kernels();
     std::vector<float>& sinks = Workspace::buffer_vector(ws.sinks, Hq);
-    for (int h = 0; h < Hq; ++h) sinks[h] = w.sinks[h];
+    if constexpr (Variant::sinks)
+      for (int h = 0; h < Hq; ++h) sinks[h] = Variant::sink_logit(w.sinks.data, h);
 
     const std::int64_t chunk = keys_per_item;
     const bool split_items = T <= split_tokens;
@@ -215,7 +214,7 @@ class Attention {
     item_first[0] = 0;
     std::int64_t most_parts = 1;  // of one token of this call
     for (std::int64_t t = 0; t < T; ++t) {
-      const KeyRange keys = visible_keys(ws.position[t], win);
+      const KeyRange keys = visible_keys<Variant>(ws.position[t], win);
       item_first[t + 1] = item_first[t] + (keys.last - keys.first) / chunk + 1;
       most_parts = std::max(most_parts, item_first[t + 1] - item_first[t]);
     }
@@ -239,7 +238,7 @@ class Attention {
       auto run_part = [&](std::int64_t t, std::int64_t part, std::int64_t parts, float* state) {
         const Segment& seg = segments[ws.segment_of[t]];
         const std::int64_t pos = ws.position[t], start = seg.cache->length();
-        const KeyRange visible = visible_keys(pos, win);
+        const KeyRange visible = visible_keys<Variant>(pos, win);
         const std::int64_t first = visible.first + part * chunk;
         const std::int64_t last = visible.last - first < chunk ? visible.last : first + chunk - 1;
         // Keys of this call's tokens are read from k_heads and v_heads; earlier ones from the cache.
@@ -247,7 +246,7 @@ class Attention {
           if (j >= start) return (is_key ? k_heads : v_heads) + (g * T + seg.offset + j - start) * D;
           return is_key ? seg.cache->key(layer, g, j) : seg.cache->value(layer, g, j);
         };
-        ta.start(Sinks && part == 0 ? sinks.data() : nullptr);
+        ta.start(Variant::sinks && part == 0 ? sinks.data() : nullptr);
         for (int g = 0; g < Hkv; ++g)
           for (std::int64_t j = first; j <= last;) {
             // The keys up to the next multiple of key_block; where they are not one run in memory
