@@ -73,6 +73,17 @@ if [[ -n ${GPTOSS_GPU_CHECK_BASELINE:-} ]]; then
     --prompt 512 --gen 32 --repeat 3
   cat "$logs/bench20b_p512_baseline.log"
 fi
+# Aggregate decode against the number of sequences decoded together (the engine's and `gptoss
+# serve --parallel`'s batching): what one read of the weights per step gains on the GPU.
+step bench20b_parallel 150 "$bin/gptoss" bench --device cuda --model "$model20" --prompt 32 --gen 32 \
+  --parallel 1,2,4,8,16 --repeat 3
+[[ -f $logs/bench20b_parallel.log ]] && cat "$logs/bench20b_parallel.log"
+# Transformer<gpt_oss_20b> against Transformer<dynamic_config> on the same weights, alternating.
+step preset_vs_dynamic 200 bash -c 'for round in 1 2; do for extra in "" --dynamic-config; do
+    out=$("$0" bench --device cuda --model "$1" --prompt 512 --gen 32 --repeat 2 --json $extra) || exit
+    echo "${extra:-preset} $out"
+  done; done' "$bin/gptoss" "$model20"
+[[ -f $logs/preset_vs_dynamic.log ]] && cat "$logs/preset_vs_dynamic.log"
 # Decode speed against context length (the cache filled with blank positions, as --context does).
 step context_sweep 200 bash -c 'for ctx in 0 2048 8192 32768 65536 131000; do
     "$0" bench --device cuda --model "$1" --prompt 1 --gen 32 --repeat 2 --context $ctx --json || exit
