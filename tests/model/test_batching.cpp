@@ -179,9 +179,12 @@ BOOST_AUTO_TEST_CASE(decode_top_k_matches_the_logits_row) {
 }
 
 // After a first step, decoding allocates nothing, through either decode call, while the context
-// grows past the points where attention splits the keys into more runs (multiples of 1024).
-BOOST_AUTO_TEST_CASE(decoding_allocates_nothing) {
-  Transformer<tiny_test> model(io::Checkpoint::open(test::tiny_dir + "/original"), {.threads = 2});
+// grows past the points where attention splits the keys into more runs (multiples of 1024); nor
+// does a batched step (the engine's: four sequences' next tokens in one call, logits into the
+// caller's buffer); with a compiled config and with dynamic_config alike.
+template <ModelConfig Config>
+void check_decoding_allocates_nothing() {
+  Transformer<Config> model(io::Checkpoint::open(test::tiny_dir + "/original"), {.threads = 2});
   auto seq = model.new_sequence(2200);
   std::vector<token_id> prompt(1000);
   for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = token_id(i * 7 % 1000);
@@ -198,7 +201,25 @@ BOOST_AUTO_TEST_CASE(decoding_allocates_nothing) {
   }
   counting = false;
   BOOST_TEST(allocations.load() == 0);
+
+  std::vector<KvCache> seqs;
+  for (std::size_t i = 0; i < 4; ++i) {
+    seqs.push_back(model.new_sequence(200));
+    model.prefill(seqs.back(), std::span<const token_id>(prompt).first(5 + i));
+  }
+  std::vector<token_id> next(4, 7);
+  std::vector<StepOf<KvCache>> steps;
+  for (std::size_t i = 0; i < 4; ++i) steps.push_back({seqs[i], std::span<const token_id>(&next[i], 1)});
+  std::vector<float> batch_logits(4 * 1000);
+  model.forward(steps, Logits::last, batch_logits);
+  allocations = 0;
+  counting = true;
+  for (int step = 0; step < 40; ++step) model.forward(steps, Logits::last, batch_logits);
+  counting = false;
+  BOOST_TEST(allocations.load() == 0);
 }
+BOOST_AUTO_TEST_CASE(decoding_allocates_nothing) { check_decoding_allocates_nothing<tiny_test>(); }
+BOOST_AUTO_TEST_CASE(decoding_allocates_nothing_dynamic_config) { check_decoding_allocates_nothing<dynamic_config>(); }
 
 // A sliding layer sees exactly the last `sliding_window` (8) keys, through the batch and through
 // its ring of 8 cache slots. Two prompts that differ only in their first 13 tokens give the same
