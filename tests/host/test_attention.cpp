@@ -2,7 +2,7 @@
 // the spec's attention computed here in float64 from the op's own rotated queries, keys and values:
 // full attention without sinks over more than ops::keys_per_item keys (so that partial states are
 // merged, in a token's own work item and as separate decoding items), and fixed windows with and
-// without sinks, decoded past the point where the cache's ring wraps.
+// without sinks (the models' 128 among them), decoded past the point where the cache's ring wraps.
 #define BOOST_TEST_MODULE host_attention
 #include <boost/test/unit_test.hpp>
 
@@ -82,7 +82,7 @@ void check_variant(ModelConfig c, int layer, std::vector<std::int64_t> calls, st
   w.out = {wo.data(), H, Q}, w.out_bias = {bo.data(), H};
 
   const ops::Rope rope(c);
-  host_detail::ThreadPool pool(2);
+  host::ThreadPool pool(2);
   ops::Workspace ws(pool);
   std::vector<float> q_all, k_all, v_all, heads_all;  // per position, as the op computed them
   const Trace trace = [&](std::string_view name, int, const float* data, std::int64_t rows, std::int64_t cols) {
@@ -129,6 +129,15 @@ void check_variant(ModelConfig c, int layer, std::vector<std::int64_t> calls, st
       double diff = 0.0;
       for (int d = 0; d < D; ++d) diff = std::max(diff, std::fabs(other[std::size_t(d)] - want[std::size_t(d)]));
       BOOST_TEST(diff > 1e-3 * scale, "position " << pos << " head " << h << ": sink makes no difference");
+      // ...and so does one key more or one fewer at the window's edge.
+      if (window > 0 && pos >= window)
+        for (std::int64_t edge : {first - 1, first + 1}) {
+          const auto moved = reference_attention(q, keys, values, KV, D, edge, pos, sink);
+          double moved_diff = 0.0;
+          for (int d = 0; d < D; ++d)
+            moved_diff = std::max(moved_diff, std::fabs(moved[std::size_t(d)] - want[std::size_t(d)]));
+          BOOST_TEST(moved_diff > 1e-3 * scale, "position " << pos << " head " << h << ": window edge at " << edge);
+        }
     }
   }
 }
@@ -158,6 +167,14 @@ BOOST_AUTO_TEST_CASE(fixed_windows_match_float64) {
   ModelConfig c5 = tiny_test;
   c5.sliding_window = 5;
   check_variant<AttentionVariant<5, false>>(c5, 0, {3, 4, 1, 1, 2}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 5, false);
+}
+
+// The real models' window of 128 keys, with sinks: 127 tokens in one call, then positions 127, 128
+// and 129 decoded one by one, their keys from the cache's ring of 128 slots, which wraps at 128.
+BOOST_AUTO_TEST_CASE(sliding_window_of_128_with_sinks_matches_float64) {
+  ModelConfig c = tiny_test;
+  c.sliding_window = 128;
+  check_variant<AttentionVariant<128, true>>(c, 0, {127, 1, 1, 1}, {126, 127, 128, 129}, 128, true);
 }
 
 // The runtime-window variant takes the config's window.
