@@ -16,7 +16,7 @@
 #include "gptoss/ops/rms_norm.hpp"
 
 using namespace gptoss;
-using namespace gptoss::host_detail;
+using namespace gptoss::host;
 
 namespace {
 
@@ -130,7 +130,7 @@ void BM_unembedding(benchmark::State& state) {
 BENCHMARK(BM_unembedding)->Apply(isa_args)->Unit(benchmark::kMillisecond);
 
 // One expert's MLP1 for 64 tokens (a 512-token prompt's average share of an expert), one thread,
-// through host_detail::matmul: decoding tiles and the float32 product.
+// through host::matmul: decoding tiles and the float32 product.
 void BM_gemm_mxfp4(benchmark::State& state) {
   const Kernels* k = kernels_arg(state);
   if (!k) return;

@@ -209,7 +209,7 @@ int run_bench(const Args& args) {
           throw usage_error(fmt::format("depth {} + prompt {} + gen {} exceed the model's context of {} tokens", d, p, g,
                                         c.max_context()));
 
-  const auto& cpu = host_detail::cpu_features();
+  const auto& cpu = host::cpu_features();
   const std::string precision = name(model->precision());
   const std::string isa = kernels_name(model->precision());
   const int threads = model->threads();

@@ -82,16 +82,16 @@ double cuda_copy_bandwidth_GBps() { throw error("this gptoss was built without C
 
 std::string describe_backend(const AnyModel& model) {
   if (std::string_view(model.backend()) != "cpu") return model.backend();
-  const auto& cpu = host_detail::cpu_features();
+  const auto& cpu = host::cpu_features();
   return fmt::format("cpu, kernels {} (cpu has: {}), {} threads", kernels_name(model.precision()), cpu.describe(),
                      model.threads());
 }
 
 std::string kernels_name(Precision precision) {
-  const host_detail::Kernels& k = host_detail::kernels(precision);
-  if (precision == Precision::exact) return host_detail::isa_name(k.isa);
+  const host::Kernels& k = host::kernels(precision);
+  if (precision == Precision::exact) return host::isa_name(k.isa);
   if (k.bf16_products) return "avx512-bf16";
-  return std::string(host_detail::isa_name(k.isa)) + " with bf16-rounded activations";
+  return std::string(host::isa_name(k.isa)) + " with bf16-rounded activations";
 }
 
 std::vector<token_id> token_list(const Args& args, const std::string& name) {

@@ -9,9 +9,9 @@
 
 namespace gptoss::cli {
 
-bool cuda_device_present() { return cuda_detail::has_device(); }
+bool cuda_device_present() { return gpu::has_device(); }
 
-double cuda_copy_bandwidth_GBps() { return cuda_detail::measure_copy_bandwidth(); }
+double cuda_copy_bandwidth_GBps() { return gpu::measure_copy_bandwidth(); }
 
 std::unique_ptr<AnyModel> open_cuda_model(io::Checkpoint ckpt, bool progress, bool read_shape) {
   CudaOptions options;

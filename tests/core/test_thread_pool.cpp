@@ -10,7 +10,7 @@
 
 #include "gptoss/host/thread_pool.hpp"
 
-using gptoss::host_detail::ThreadPool;
+using gptoss::host::ThreadPool;
 
 BOOST_AUTO_TEST_CASE(covers_every_index_once) {
   for (int threads : {1, 2, 5}) {

@@ -57,19 +57,19 @@ inline int run_all(int argc, char** argv) {
   }
   int devices = 0;
   try {
-    devices = gptoss::cuda_detail::device_count();
+    devices = gptoss::gpu::device_count();
   } catch (const std::exception& e) {
     std::printf("FAILED: %s\n", e.what());
     return 1;
   }
   if (devices == 0) {
     std::printf("skipped: no CUDA device (%s); %zu device test cases not run\n",
-                gptoss::cuda_detail::driver_present() ? "the NVIDIA driver reports none"
+                gptoss::gpu::driver_present() ? "the NVIDIA driver reports none"
                                                       : "no NVIDIA driver: no /dev/nvidia*, no libcuda.so.1",
                 cases().size());
     return skipped_exit_code;
   }
-  std::printf("CUDA device 0: %s\n", gptoss::cuda_detail::device_name(0).c_str());
+  std::printf("CUDA device 0: %s\n", gptoss::gpu::device_name(0).c_str());
   int failed_cases = 0, ran = 0;
   for (const Case& c : cases()) {
     if (!only.empty() && only != c.name) continue;

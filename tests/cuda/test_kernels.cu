@@ -20,7 +20,7 @@
 
 using namespace gptoss;
 using namespace gptoss::tools;
-using cuda_detail::DeviceBuffer;
+using gpu::DeviceBuffer;
 
 namespace {
 
@@ -74,8 +74,8 @@ std::string shape(std::initializer_list<std::int64_t> dims) {
   return s;
 }
 
-host_detail::ThreadPool& pool() {
-  static host_detail::ThreadPool p(2);
+host::ThreadPool& pool() {
+  static host::ThreadPool p(2);
   return p;
 }
 
@@ -89,7 +89,7 @@ CT_CASE(embedding_copies_rows_exactly) {
     auto dt = upload(table);
     auto dtok = upload(tokens);
     auto dx = poisoned<float>(tokens.size() * H);
-    cuda_detail::embedding(dt.get(), H, dtok.get(), std::int64_t(tokens.size()), dx.get(), nullptr);
+    gpu::embedding(dt.get(), H, dtok.get(), std::int64_t(tokens.size()), dx.get(), nullptr);
     auto got = download(dx);
     std::vector<float> want(got.size());
     for (std::size_t t = 0; t < tokens.size(); ++t)
@@ -129,7 +129,7 @@ CT_CASE(rms_norm_matches_host) {
         auto dx = upload(x);
         auto dg = upload(gain);
         auto dy = poisoned<float>(x.size());
-        cuda_detail::rms_norm(dx.get(), nullptr, T, dg.get(), H, dy.get(), nullptr);
+        gpu::rms_norm(dx.get(), nullptr, T, dg.get(), H, dy.get(), nullptr);
         auto got = download(dy);
         CT_CHECK(test::max_row_relative_error(got.data(), exact.data(), T, H) < bound, shape({T, H}));
 
@@ -137,7 +137,7 @@ CT_CASE(rms_norm_matches_host) {
         std::vector<int> rows{T - 1, 0};
         auto dr = upload(rows);
         auto ds = poisoned<float>(2 * std::size_t(H));
-        cuda_detail::rms_norm(dx.get(), dr.get(), 2, dg.get(), H, ds.get(), nullptr);
+        gpu::rms_norm(dx.get(), dr.get(), 2, dg.get(), H, ds.get(), nullptr);
         auto sel = download(ds);
         CT_CHECK(std::memcmp(sel.data(), got.data() + std::size_t(T - 1) * H, H * sizeof(float)) == 0, "gathered last");
         CT_CHECK(std::memcmp(sel.data() + H, got.data(), H * sizeof(float)) == 0, "gathered first");
@@ -161,9 +161,9 @@ CT_CASE(linear_bf16_matches_host) {
       auto x = random_floats(std::size_t(s.tokens) * s.cols);
       auto y0 = random_floats(std::size_t(s.tokens) * s.rows);
       std::vector<float> want(y0.size());
-      host_detail::Scratch scratch;
+      host::Scratch scratch;
       const Bf16Vector b{bias.data(), s.rows};
-      host_detail::matmul(host_detail::Bf16Rows{Bf16Matrix{W.data(), s.rows, s.cols}}, &b, x.data(), s.cols, s.tokens,
+      host::matmul(host::Bf16Rows{Bf16Matrix{W.data(), s.rows, s.cols}}, &b, x.data(), s.cols, s.tokens,
                           want.data(), s.rows, pool(), scratch);
       if (accumulate)
         for (std::size_t i = 0; i < want.size(); ++i) want[i] = y0[i] + want[i];
@@ -171,7 +171,7 @@ CT_CASE(linear_bf16_matches_host) {
       auto db = upload(bias);
       auto dx = upload(x);
       auto dy = accumulate ? upload(y0) : poisoned<float>(y0.size());
-      cuda_detail::linear_bf16(Bf16Matrix{dW.get(), s.rows, s.cols}, db.get(), dx.get(), s.cols, s.tokens, dy.get(), s.rows,
+      gpu::linear_bf16(Bf16Matrix{dW.get(), s.rows, s.cols}, db.get(), dx.get(), s.cols, s.tokens, dy.get(), s.rows,
                                accumulate, nullptr);
       auto got = download(dy);
       const double err = test::max_row_relative_error(got.data(), want.data(), s.tokens, s.rows);
@@ -191,7 +191,7 @@ CT_CASE(rope_matches_host) {
       auto qkv = random_floats(std::size_t(T) * W);
       // Positions up to past YaRN's original context and near the end of the model's.
       std::vector<std::int64_t> pos{0, 1, 127, 4095, 4160, 131071};
-      std::vector<cuda_detail::TokenMeta> meta(static_cast<std::size_t>(T));
+      std::vector<gpu::TokenMeta> meta(static_cast<std::size_t>(T));
       for (int t = 0; t < T; ++t) meta[std::size_t(t)].position = pos[std::size_t(t)];
       ops::Rope rope(c);
       std::vector<float> want = qkv, cs(static_cast<std::size_t>(D));
@@ -202,7 +202,7 @@ CT_CASE(rope_matches_host) {
       auto dqkv = upload(qkv);
       auto dmeta = upload(meta);
       auto dinv = upload(rope.inv_freq());
-      cuda_detail::rope(dqkv.get(), W, dmeta.get(), T, dinv.get(), c.yarn(), c.num_attention_heads, c.num_key_value_heads,
+      gpu::rope(dqkv.get(), W, dmeta.get(), T, dinv.get(), c.yarn(), c.num_attention_heads, c.num_key_value_heads,
                         nullptr);
       auto got = download(dqkv);
       // cosf/sinf of the device and of glibc may differ in the last bit.
@@ -230,18 +230,18 @@ struct AttnCase {
 // The launch under the case's attention variant. A variant that does not read the run-time window
 // gets a nonsense one, and one without sinks a null sink array.
 template <bool Sinks>
-void launch_attention_variant(const AttnCase& ac, cuda_detail::AttentionArgs a, std::int64_t T, std::int64_t max_keys,
+void launch_attention_variant(const AttnCase& ac, gpu::AttentionArgs a, std::int64_t T, std::int64_t max_keys,
                               const bf16* sinks, float* out) {
   if (!Sinks) sinks = nullptr;
   if (ac.window == 0) {
     a.window = -12345;
-    cuda_detail::attention<AttentionVariant<full_window, Sinks>>(a, T, max_keys, sinks, out, nullptr);
+    gpu::attention<AttentionVariant<full_window, Sinks>>(a, T, max_keys, sinks, out, nullptr);
   } else if (!ac.fixed) {
-    cuda_detail::attention<AttentionVariant<runtime_window, Sinks>>(a, T, max_keys, sinks, out, nullptr);
+    gpu::attention<AttentionVariant<runtime_window, Sinks>>(a, T, max_keys, sinks, out, nullptr);
   } else {
     a.window = -12345;
-    if (ac.window == 8) cuda_detail::attention<AttentionVariant<8, Sinks>>(a, T, max_keys, sinks, out, nullptr);
-    else if (ac.window == 128) cuda_detail::attention<AttentionVariant<128, Sinks>>(a, T, max_keys, sinks, out, nullptr);
+    if (ac.window == 8) gpu::attention<AttentionVariant<8, Sinks>>(a, T, max_keys, sinks, out, nullptr);
+    else if (ac.window == 128) gpu::attention<AttentionVariant<128, Sinks>>(a, T, max_keys, sinks, out, nullptr);
     else CT_CHECK(false, "no fixed variant of window " + std::to_string(ac.window));
   }
 }
@@ -254,7 +254,7 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
   c.sliding_window = ac.window > 0 ? ac.window : 8;
   const int layer = ac.window > 0 ? 0 : 1;  // layer 0 slides, layer 1 is full
   const int D = ac.D, Q = c.q_width(), KV = c.kv_width(), W = c.qkv_width(), G = c.heads_per_kv();
-  const auto layout = cuda_detail::KvLayout::of(c);
+  const auto layout = gpu::KvLayout::of(c);
 
   std::int64_t T = 0;
   for (auto& s : ac.segments) T += s.second;
@@ -262,7 +262,7 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
   auto sinks = random_bf16(std::size_t(ac.q_heads), 2.0f);
 
   // Per segment: the full history of keys and values (old ones go to the cache, new ones in qkv).
-  std::vector<cuda_detail::TokenMeta> meta;
+  std::vector<gpu::TokenMeta> meta;
   std::vector<std::vector<float>> keys, values;
   std::vector<DeviceBuffer<float>> caches;
   std::int64_t offset = 0;
@@ -326,11 +326,11 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
   auto dpart = poisoned<float>(std::size_t(partial_slots) * (D + 2));
   auto dout = poisoned<float>(std::size_t(T) * Q);
   const std::int64_t max_keys = ac.window > 0 ? std::min<std::int64_t>(ac.window, max_pos + 1) : max_pos + 1;
-  cuda_detail::AttentionArgs a{};
+  gpu::AttentionArgs a{};
   a.qkv = dqkv.get(), a.qkv_width = W, a.q_width = Q, a.kv_width = KV, a.head_dim = D, a.q_heads = ac.q_heads;
   a.group = G, a.layer = layer, a.window = ac.window, a.scale = float(scale), a.kv = layout, a.meta = dmeta.get();
   a.partial = dpart.get();
-  a.splits = cuda_detail::attention_splits(max_keys, T, ac.q_heads, partial_slots);
+  a.splits = gpu::attention_splits(max_keys, T, ac.q_heads, partial_slots);
   if (ac.sinks) launch_attention_variant<true>(ac, a, T, max_keys, dsinks.get(), dout.get());
   else launch_attention_variant<false>(ac, a, T, max_keys, dsinks.get(), dout.get());
   auto got = download(dout);
@@ -342,7 +342,7 @@ void run_attention_case(const AttnCase& ac, std::int64_t partial_slots) {
                            std::to_string(a.splits) + ": error " + std::to_string(err));
 
   // Then the new keys and values go to the cache: every position of the last `slots` lands in its slot.
-  cuda_detail::kv_store(dqkv.get(), W, Q, KV, layout, layer, dmeta.get(), T, nullptr);
+  gpu::kv_store(dqkv.get(), W, Q, KV, layout, layer, dmeta.get(), T, nullptr);
   for (std::size_t s = 0; s < ac.segments.size(); ++s) {
     auto image = download(caches[s]);
     const auto [start, n] = ac.segments[s];
@@ -403,7 +403,7 @@ CT_CASE(route_matches_host_including_ties) {
       auto dl = upload(logits);
       auto di = poisoned<int>(want_idx.size());
       auto dw = poisoned<float>(want_w.size());
-      cuda_detail::route(dl.get(), T, E, K, di.get(), dw.get(), nullptr);
+      gpu::route(dl.get(), T, E, K, di.get(), dw.get(), nullptr);
       CT_CHECK(download(di) == want_idx, "indices E=" + std::to_string(E) + " K=" + std::to_string(K));
       auto got_w = download(dw);
       CT_CHECK(test::max_row_relative_error(got_w.data(), want_w.data(), T, K) < 1e-6, "weights");
@@ -442,18 +442,18 @@ void run_moe_case(const MoECase& mc) {
 
   // Host: per (token, rank) MLP1 with bias, SwiGLU, MLP2 with bias, then the weighted sum in rank order.
   std::vector<float> want_act(std::size_t(T) * K * I), want = residual;
-  host_detail::Scratch scratch;
+  host::Scratch scratch;
   for (int t = 0; t < T; ++t) {
     std::vector<float> sum(std::size_t(H), 0.0f);
     for (int k = 0; k < K; ++k) {
       const int e = chosen[std::size_t(t * K + k)];
       std::vector<float> h1(static_cast<std::size_t>(2 * I)), y(static_cast<std::size_t>(H));
       const Bf16Vector bias1{b1.data() + std::size_t(e) * 2 * I, 2 * I}, bias2{b2.data() + std::size_t(e) * H, H};
-      host_detail::matmul(host_detail::Mxfp4Rows{hw1.expert(e)}, &bias1, x.data() + std::size_t(t) * H, H, 1, h1.data(),
+      host::matmul(host::Mxfp4Rows{hw1.expert(e)}, &bias1, x.data() + std::size_t(t) * H, H, 1, h1.data(),
                           2 * I, pool(), scratch);
       float* act = want_act.data() + std::size_t(t * K + k) * I;
       for (int j = 0; j < I; ++j) act[j] = math::swiglu(h1[std::size_t(2 * j)], h1[std::size_t(2 * j + 1)], limit);
-      host_detail::matmul(host_detail::Mxfp4Rows{hw2.expert(e)}, &bias2, act, I, 1, y.data(), H, pool(), scratch);
+      host::matmul(host::Mxfp4Rows{hw2.expert(e)}, &bias2, act, I, 1, y.data(), H, pool(), scratch);
       for (int i = 0; i < H; ++i) sum[std::size_t(i)] += weight[std::size_t(t * K + k)] * y[std::size_t(i)];
     }
     for (int i = 0; i < H; ++i) want[std::size_t(t) * H + i] += sum[std::size_t(i)];
@@ -466,7 +466,7 @@ void run_moe_case(const MoECase& mc) {
   auto dweight = upload(weight);
   auto dact = poisoned<float>(want_act.size());
   const Mxfp4Experts dw1{dw1b.get(), dw1s.get(), E, 2 * I, H}, dw2{dw2b.get(), dw2s.get(), E, H, I};
-  cuda_detail::expert_mlp1(dx.get(), H, I, T, dchosen.get(), K, dw1, Bf16Matrix{db1.get(), E, 2 * I}, limit, dact.get(),
+  gpu::expert_mlp1(dx.get(), H, I, T, dchosen.get(), K, dw1, Bf16Matrix{db1.get(), E, 2 * I}, limit, dact.get(),
                            nullptr);
   auto got_act = download(dact);
   const std::string what = shape({H, I, E, K, T});
@@ -475,7 +475,7 @@ void run_moe_case(const MoECase& mc) {
 
   // MLP2 from the host's activations, so its own error is measured.
   auto dact_host = upload(want_act);
-  cuda_detail::expert_mlp2(dact_host.get(), H, I, T, dchosen.get(), dweight.get(), K, dw2, Bf16Matrix{db2.get(), E, H},
+  gpu::expert_mlp2(dact_host.get(), H, I, T, dchosen.get(), dweight.get(), K, dw2, Bf16Matrix{db2.get(), E, H},
                            dres.get(), nullptr);
   auto got = download(dres);
   const double err = test::max_row_relative_error(got.data(), want.data(), T, H);
@@ -483,7 +483,7 @@ void run_moe_case(const MoECase& mc) {
 
   // The whole MoE MLP as the model runs it: grouped by expert from grouped_min_pairs_per_expert
   // pairs per expert on. A pair whose expert index is out of range (-1) makes its token's row NaN.
-  const bool grouped = cuda_detail::experts_grouped(T, K, E);
+  const bool grouped = gpu::experts_grouped(T, K, E);
   auto dres2 = upload(residual);
   auto dact2 = poisoned<float>(want_act.size());
   auto dy = DeviceBuffer<float>(std::size_t(T) * K * H);
@@ -492,10 +492,10 @@ void run_moe_case(const MoECase& mc) {
   chosen_bad[0] = -1;
   auto dchosen_bad = upload(chosen_bad);
   for (bool bad : {false, true}) {
-    const cuda_detail::ExpertArgs ea{dx.get(), H, I, E, K, (bad ? dchosen_bad : dchosen).get(), dweight.get(),
+    const gpu::ExpertArgs ea{dx.get(), H, I, E, K, (bad ? dchosen_bad : dchosen).get(), dweight.get(),
                                      dw1, dw2, Bf16Matrix{db1.get(), E, 2 * I}, Bf16Matrix{db2.get(), E, H}, limit,
                                      dact2.get(), dy.get(), {dgroups.get(), dgroups.get() + E, dgroups.get() + 2 * E}};
-    cuda_detail::expert_mlp(ea, T, dres2.get(), nullptr);
+    gpu::expert_mlp(ea, T, dres2.get(), nullptr);
     auto got2 = download(dres2);
     const std::string which = what + (grouped ? " grouped" : " per pair") + (bad ? " with a bad index" : "");
     if (!bad) {
@@ -574,15 +574,16 @@ CT_CASE(mxfp4_decodes_every_code_and_scale) {
   auto dchosen = upload(std::vector<int>{0});
   auto dweight = upload(std::vector<float>{1.0f});
   auto dout = upload(std::vector<float>(std::size_t(rows), 0.0f));
-  cuda_detail::expert_mlp2(dx.get(), rows, cols, T, dchosen.get(), dweight.get(), K, w, bias, dout.get(), nullptr);
+  gpu::expert_mlp2(dx.get(), rows, cols, T, dchosen.get(), dweight.get(), K, w, bias, dout.get(), nullptr);
   check(download(dout), "GEMV");
 
   // The tiles of the grouped path (one expert, one pair).
+  using namespace gpu::detail;
   auto dgroups = upload(std::vector<int>{1, 0, 0});  // count, start, pairs
-  const cuda_detail::ExpertGroups groups{dgroups.get(), dgroups.get() + 1, dgroups.get() + 2};
+  const ExpertGroups groups{dgroups.get(), dgroups.get() + 1, dgroups.get() + 2};
   auto dy = poisoned<float>(std::size_t(rows));
-  cuda_detail::tiled_matmul(cuda_detail::Mxfp4Source{w}, cuda_detail::ExpertInputs{dx.get(), cols, 1, groups},
-                            cuda_detail::ExpertOutput{dy.get(), rows, bias}, rows, cols, E, T, nullptr);
+  tiled_matmul(Mxfp4Source{w}, ExpertInputs{dx.get(), cols, 1, groups}, ExpertOutput{dy.get(), rows, bias}, rows, cols,
+               E, T, nullptr);
   check(download(dy), "tiles");
 }
 
@@ -601,7 +602,7 @@ CT_CASE(argmax_matches_host) {
       if (rows > 1) CT_CHECK(want[1] == 17, "host picks the first of equal maxima");
       auto dl = upload(logits);
       auto dout = poisoned<token_id>(std::size_t(rows));
-      cuda_detail::argmax(dl.get(), rows, V, dout.get(), nullptr);
+      gpu::argmax(dl.get(), rows, V, dout.get(), nullptr);
       CT_CHECK(download(dout) == want, "V=" + std::to_string(V) + " rows=" + std::to_string(rows));
     }
 }
@@ -610,7 +611,7 @@ CT_CASE(launch_errors_become_gptoss_errors) {
   // A launch with an impossible configuration must throw a cuda_error naming the kernel.
   bool threw = false;
   try {
-    cuda_detail::rms_norm(nullptr, nullptr, std::int64_t(1) << 40, nullptr, 32, nullptr, nullptr);
+    gpu::rms_norm(nullptr, nullptr, std::int64_t(1) << 40, nullptr, 32, nullptr, nullptr);
   } catch (const cuda_error& e) {
     threw = std::string(e.what()).find("rms_norm_kernel") != std::string::npos;
   }

@@ -6,8 +6,8 @@
 
 #include "gptoss/cuda/memory.cuh"
 
-using gptoss::cuda_detail::classify_device_count;
-using gptoss::cuda_detail::DeviceProbe;
+using gptoss::gpu::classify_device_count;
+using gptoss::gpu::DeviceProbe;
 
 BOOST_AUTO_TEST_CASE(no_device_and_no_driver_mean_no_gpu) {
   BOOST_TEST((classify_device_count(cudaSuccess, true) == DeviceProbe::devices));
@@ -26,10 +26,10 @@ BOOST_AUTO_TEST_CASE(errors_with_a_driver_are_a_broken_setup) {
 }
 
 BOOST_AUTO_TEST_CASE(this_machine_is_judged_without_throwing_when_it_has_no_driver) {
-  const bool driver = gptoss::cuda_detail::driver_present();
+  const bool driver = gptoss::gpu::driver_present();
   BOOST_TEST_MESSAGE("NVIDIA driver present: " << (driver ? "yes" : "no"));
   if (!driver) {
-    BOOST_TEST(gptoss::cuda_detail::device_count() == 0);
+    BOOST_TEST(gptoss::gpu::device_count() == 0);
   } else {
     // With a driver, either devices are found or the setup is reported broken: never a silent 0
     // unless the driver itself reports no device.
@@ -37,8 +37,8 @@ BOOST_AUTO_TEST_CASE(this_machine_is_judged_without_throwing_when_it_has_no_driv
     cudaError_t status = cudaGetDeviceCount(&n);
     cudaGetLastError();
     if (status == cudaSuccess || status == cudaErrorNoDevice)
-      BOOST_TEST(gptoss::cuda_detail::device_count() == (status == cudaSuccess ? n : 0));
+      BOOST_TEST(gptoss::gpu::device_count() == (status == cudaSuccess ? n : 0));
     else
-      BOOST_CHECK_THROW(gptoss::cuda_detail::device_count(), gptoss::cuda_error);
+      BOOST_CHECK_THROW(gptoss::gpu::device_count(), gptoss::cuda_error);
   }
 }

@@ -21,7 +21,8 @@
 #include "gptoss/ops/rms_norm.hpp"
 
 using namespace gptoss;
-using namespace gptoss::host_detail;
+using namespace gptoss::host;
+using namespace gptoss::host::detail;  // the kernels under test, and their scalar references
 
 namespace {
 

@@ -23,7 +23,7 @@ namespace {
 // without it the library would quietly run its default, so the whole module is skipped instead,
 // by a Boost.Test precondition that says why.
 boost::test_tools::assertion_result forced_isa_is_active(boost::unit_test::test_unit_id) {
-  using namespace host_detail;
+  using namespace host;
   const char* forced = std::getenv("GPTOSS_ISA");
   boost::test_tools::assertion_result ok(!forced || std::string_view(forced) == isa_name(active_isa()));
   if (!ok)
@@ -62,7 +62,7 @@ void check_sequence(Model& model, const std::string& seq) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(logits_match_reference_in_both_layouts_and_instantiations) {
-  BOOST_TEST_MESSAGE("instruction set: " << host_detail::isa_name(host_detail::active_isa()));
+  BOOST_TEST_MESSAGE("instruction set: " << host::isa_name(host::active_isa()));
   for (const char* layout : {"original", "hf"}) {
     BOOST_TEST_CONTEXT("layout " << layout) {
       auto compiled = open<tiny_test>(layout);

@@ -15,7 +15,7 @@ struct cuda_error : error {
   using error::error;
 };
 
-namespace cuda_detail {
+namespace gpu {
 
 inline void check(cudaError_t status, const char* call, const char* file, int line) {
   if (status == cudaSuccess) return;
@@ -30,8 +30,8 @@ inline void check_launch(const char* kernel, const char* file, int line) {
   check(cudaGetLastError(), kernel, file, line);
 }
 
-}  // namespace cuda_detail
+}  // namespace gpu
 }  // namespace gptoss
 
-#define GPTOSS_CUDA_CHECK(call) ::gptoss::cuda_detail::check((call), #call, __FILE__, __LINE__)
-#define GPTOSS_CUDA_LAUNCHED(kernel) ::gptoss::cuda_detail::check_launch("launch of " kernel, __FILE__, __LINE__)
+#define GPTOSS_CUDA_CHECK(call) ::gptoss::gpu::check((call), #call, __FILE__, __LINE__)
+#define GPTOSS_CUDA_LAUNCHED(kernel) ::gptoss::gpu::check_launch("launch of " kernel, __FILE__, __LINE__)

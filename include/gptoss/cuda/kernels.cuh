@@ -25,9 +25,9 @@
 #include "gptoss/core/token.hpp"
 #include "gptoss/cuda/error.cuh"
 #include "gptoss/cuda/kv_cache.cuh"
-#include "gptoss/cuda/tiled_matmul.cuh"
+#include "gptoss/cuda/detail/tiled_matmul.cuh"
 
-namespace gptoss::cuda_detail {
+namespace gptoss::gpu {
 
 inline constexpr int warp_size = 32;
 inline constexpr int gemv_warps = 8;          // output rows per block of a product kernel
@@ -118,7 +118,7 @@ __global__ void linear_bf16_kernel(const bf16* W, const bf16* bias, int rows, in
         const int c = c0 + u * warp_size * 8;
         if (c >= cols) break;
         float wf[8];
-        widen_bf16x8(packed[u], wf);
+        detail::widen_bf16x8(packed[u], wf);
 #pragma unroll
         for (int i = 0; i < Tokens; ++i) {
           if (i < nt) {
@@ -158,7 +158,8 @@ inline void linear_bf16(const Bf16Matrix& W, const bf16* bias, const float* x, s
   if (T == 0) return;
   const bool vec = W.cols % 8 == 0 && x_stride % 4 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
                    reinterpret_cast<std::uintptr_t>(W.data) % 16 == 0;
-  if (vec && T >= tiled_min_tokens && W.cols % tile_depth == 0) {
+  if (vec && T >= tiled_min_tokens && W.cols % detail::tile_depth == 0) {
+    using namespace detail;
     tiled_matmul(Bf16Source{W}, TokenInputs{x, x_stride, int(T)}, LinearOutput{y, y_stride, bias, W.rows, accumulate},
                  W.rows, W.cols, 1, T, s);
     GPTOSS_CUDA_LAUNCHED("tiled_matmul_kernel (bf16 linear)");
@@ -415,7 +416,7 @@ __device__ __forceinline__ float mxfp4_block_dot(uint4 packed, std::uint8_t scal
     const float4 xa = *reinterpret_cast<const float4*>(x + 8 * k);
     const float4 xb = *reinterpret_cast<const float4*>(x + 8 * k + 4);
     float v[8];
-    e2m1_word_times_2m14(words[k], v);
+    detail::e2m1_word_times_2m14(words[k], v);
     acc += v[0] * xa.x + v[1] * xa.y + v[2] * xa.z + v[3] * xa.w + v[4] * xb.x + v[5] * xb.y + v[6] * xb.z +
            v[7] * xb.w;
   }
@@ -541,7 +542,7 @@ inline bool experts_grouped(std::int64_t T, int K, int E) { return T * K >= std:
 // pair in its group (in no particular order within it: every output depends on its own pair only).
 // Pairs with an expert index out of range join no group; expert_combine turns them into NaN.
 template <int = 0>
-__global__ void group_by_expert_kernel(const int* chosen, int pairs, int E, ExpertGroups g) {
+__global__ void group_by_expert_kernel(const int* chosen, int pairs, int E, detail::ExpertGroups g) {
   extern __shared__ int cursor[];  // [E]
   for (int e = threadIdx.x; e < E; e += blockDim.x) cursor[e] = 0;
   __syncthreads();
@@ -595,7 +596,7 @@ struct ExpertArgs {
   float limit;
   float* act;
   float* y;
-  ExpertGroups groups;
+  detail::ExpertGroups groups;
 };
 
 inline void expert_mlp(const ExpertArgs& a, std::int64_t T, float* x, cudaStream_t s) {
@@ -608,6 +609,7 @@ inline void expert_mlp(const ExpertArgs& a, std::int64_t T, float* x, cudaStream
   // An expert gets at most T pairs (a token's K experts are distinct), so z = T / tile_inputs tiles.
   group_by_expert_kernel<><<<1, 1024, std::size_t(a.E) * sizeof(int), s>>>(a.chosen, int(T * a.K), a.E, a.groups);
   GPTOSS_CUDA_LAUNCHED("group_by_expert_kernel");
+  using namespace detail;
   tiled_matmul(Mxfp4Source{a.w1}, ExpertInputs{a.x_norm, a.H, a.K, a.groups}, SwigluOutput{a.act, a.I, a.b1, a.limit},
                2 * a.I, a.H, a.E, T, s);
   GPTOSS_CUDA_LAUNCHED("tiled_matmul_kernel (MLP1)");
@@ -653,4 +655,4 @@ inline void argmax(const float* logits, std::int64_t rows, int V, token_id* out,
   GPTOSS_CUDA_LAUNCHED("argmax_kernel");
 }
 
-}  // namespace gptoss::cuda_detail
+}  // namespace gptoss::gpu

@@ -14,7 +14,7 @@
 #include "gptoss/cuda/memory.cuh"
 
 namespace gptoss {
-namespace cuda_detail {
+namespace gpu {
 
 // Where each layer's keys and values lie inside one sequence's allocation; the same arithmetic on
 // the host (allocation, tests) and in the attention kernels.
@@ -46,42 +46,42 @@ struct KvLayout {
   }
 };
 
-}  // namespace cuda_detail
+}  // namespace gpu
 
 // One sequence of a Transformer<Config, cuda>: its KV cache on the device and its length.
 class CudaKvCache {
  public:
-  CudaKvCache(const ModelConfig& c, std::int64_t capacity) : layout_(cuda_detail::KvLayout::of(c)), capacity_(capacity) {
+  CudaKvCache(const ModelConfig& c, std::int64_t capacity) : layout_(gpu::KvLayout::of(c)), capacity_(capacity) {
     check_capacity(c, capacity);
     const std::size_t need = bytes_for(c, capacity);
-    const auto mem = cuda_detail::memory_info();
+    const auto mem = gpu::memory_info();
     if (need > mem.free)
       throw cuda_error("the KV cache of a " + std::to_string(capacity) + "-token sequence needs " +
-                       std::to_string(cuda_detail::gib(need)) + " GiB of device memory but only " +
-                       std::to_string(cuda_detail::gib(mem.free)) + " GiB are free: ask for a shorter context");
-    buf_ = cuda_detail::DeviceBuffer<float>(std::size_t(layout_.total_floats(capacity)));
+                       std::to_string(gpu::gib(need)) + " GiB of device memory but only " +
+                       std::to_string(gpu::gib(mem.free)) + " GiB are free: ask for a shorter context");
+    buf_ = gpu::DeviceBuffer<float>(std::size_t(layout_.total_floats(capacity)));
   }
 
   // Device bytes a sequence of `capacity` tokens takes.
   static std::size_t bytes_for(const ModelConfig& c, std::int64_t capacity) {
-    return std::size_t(cuda_detail::KvLayout::of(c).total_floats(capacity)) * sizeof(float);
+    return std::size_t(gpu::KvLayout::of(c).total_floats(capacity)) * sizeof(float);
   }
 
   std::int64_t length() const { return length_; }
   std::int64_t capacity() const { return capacity_; }
   std::int64_t bytes() const { return std::int64_t(buf_.bytes()); }
   float* data() const { return buf_.get(); }
-  const cuda_detail::KvLayout& layout() const { return layout_; }
+  const gpu::KvLayout& layout() const { return layout_; }
 
   void check_room(std::int64_t n) const { check_kv_room(length_, capacity_, n); }
   void advance(std::int64_t n) { length_ += n; }
   void clear() { length_ = 0; }
 
  private:
-  cuda_detail::KvLayout layout_;
+  gpu::KvLayout layout_;
   std::int64_t capacity_;
   std::int64_t length_ = 0;
-  cuda_detail::DeviceBuffer<float> buf_;
+  gpu::DeviceBuffer<float> buf_;
 };
 
 }  // namespace gptoss

@@ -13,7 +13,7 @@
 
 #include "gptoss/cuda/error.cuh"
 
-namespace gptoss::cuda_detail {
+namespace gptoss::gpu {
 
 // Whether an NVIDIA driver is installed here: its device nodes or its library. Tells a machine
 // without a GPU stack from one whose stack is broken, which cudaGetDeviceCount reports alike.
@@ -228,4 +228,4 @@ inline double measure_copy_bandwidth(std::size_t bytes = std::size_t(1) << 30) {
   return best;
 }
 
-}  // namespace gptoss::cuda_detail
+}  // namespace gptoss::gpu

@@ -14,7 +14,7 @@
 #include "gptoss/cuda/memory.cuh"
 #include "gptoss/io/weights.hpp"
 
-namespace gptoss::cuda_detail {
+namespace gptoss::gpu {
 
 // Told the bytes uploaded so far, of the total.
 using UploadProgress = std::function<void(std::uint64_t done, std::uint64_t total)>;
@@ -155,4 +155,4 @@ class DeviceWeights {
   std::vector<DeviceLayer> layers_;
 };
 
-}  // namespace gptoss::cuda_detail
+}  // namespace gptoss::gpu

@@ -11,7 +11,7 @@
 #define GPTOSS_X86 1
 #endif
 
-namespace gptoss::host_detail {
+namespace gptoss::host {
 
 // The x86 levels are ordered: each implies the ones before it. neon is aarch64's one level above
 // scalar; it implies neither x86 level, so choose_isa also asks whether the CPU supports a level.
@@ -107,4 +107,4 @@ inline Isa active_isa() {
   return isa;
 }
 
-}  // namespace gptoss::host_detail
+}  // namespace gptoss::host

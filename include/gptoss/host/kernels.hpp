@@ -24,22 +24,27 @@
 #include "gptoss/host/detail/simd_scalar.hpp"
 #include "gptoss/host/thread_pool.hpp"
 
-namespace gptoss::host_detail {
+namespace gptoss::host {
+
+// The prefill tiles' layout is part of each table's contract (host/detail/simd_scalar.hpp).
+using detail::TileLayout;
+using detail::tile_offset;
+using detail::tile_rows;
 
 // One instruction set's implementations; the contracts are in simd_scalar.hpp.
 struct Kernels {
   Isa isa;
-  decltype(&copy_input) arrange_bf16;   // the activations as gemv_bf16 reads them
-  decltype(&copy_input) arrange_mxfp4;  // the activations as gemv_mxfp4 reads them
-  decltype(&scalar::gemv_bf16) gemv_bf16;
-  decltype(&scalar::gemv_mxfp4) gemv_mxfp4;
-  decltype(&scalar::widen_bf16) widen_bf16;
+  decltype(&detail::copy_input) arrange_bf16;   // the activations as gemv_bf16 reads them
+  decltype(&detail::copy_input) arrange_mxfp4;  // the activations as gemv_mxfp4 reads them
+  decltype(&detail::scalar::gemv_bf16) gemv_bf16;
+  decltype(&detail::scalar::gemv_mxfp4) gemv_mxfp4;
+  decltype(&detail::scalar::widen_bf16) widen_bf16;
   // The prefill tiles that expand_* write and gemm_rows reads; with no gemm_rows (null), matmul
   // multiplies many tokens with the GEMVs, token by token, a tile of rows at a time.
   TileLayout bf16_tiles, mxfp4_tiles;
   int tile_cols;   // the most columns in one tile (a multiple of 32)
   int gemm_state;  // floats of running sum per output between column ranges
-  decltype(&widen_tile<scalar::widen_bf16>) expand_bf16;
+  decltype(&detail::widen_tile<detail::scalar::widen_bf16>) expand_bf16;
   // The tile of rows x cols MXFP4 weights (cols a multiple of 32) whose rows start row_stride
   // values apart, in the instruction set's layout.
   void (*expand_mxfp4)(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t row_stride, int rows,
@@ -50,9 +55,9 @@ struct Kernels {
   // [gemm_state] floats). Each sum is the float the GEMV computes for that row and token.
   void (*gemm_rows)(const float* tile, int rows, int cols, const float* x, std::int64_t x_stride, int tokens,
                     float* state, bool first, bool last, float* y, std::int64_t y_stride);
-  decltype(&scalar::scores) scores;
-  decltype(&scalar::accumulate) accumulate;
-  decltype(&scalar::exp_shifted) exp_shifted;
+  decltype(&detail::scalar::scores) scores;
+  decltype(&detail::scalar::accumulate) accumulate;
+  decltype(&detail::scalar::exp_shifted) exp_shifted;
   // Column k of arranged activations is float k >> x_shift of them (1: two bf16 values a float).
   int x_shift = 0;
   Precision precision = Precision::exact;
@@ -62,11 +67,11 @@ struct Kernels {
 // The kernels of `isa`, or of the best compiled-in level below it.
 inline const Kernels& kernels_for(Isa isa) {
   static const Kernels scalar_k{Isa::scalar,
-                                copy_input,
-                                copy_input,
-                                scalar::gemv_bf16,
-                                scalar::gemv_mxfp4,
-                                scalar::widen_bf16,
+                                detail::copy_input,
+                                detail::copy_input,
+                                detail::scalar::gemv_bf16,
+                                detail::scalar::gemv_mxfp4,
+                                detail::scalar::widen_bf16,
                                 TileLayout::row_major,
                                 TileLayout::row_major,
                                 0,
@@ -74,9 +79,9 @@ inline const Kernels& kernels_for(Isa isa) {
                                 nullptr,
                                 nullptr,
                                 nullptr,  // no tiles: many tokens go through the GEMVs (simd_scalar.hpp)
-                                scalar::scores,
-                                scalar::accumulate,
-                                scalar::exp_shifted};
+                                detail::scalar::scores,
+                                detail::scalar::accumulate,
+                                detail::scalar::exp_shifted};
   // The GEMVs without tiles of their own, like the scalar ones.
   auto gemv_only = [](Isa isa, auto arrange_bf16, auto arrange_mxfp4, auto gemv_bf16, auto gemv_mxfp4, auto widen) {
     Kernels k = scalar_k;
@@ -89,6 +94,7 @@ inline const Kernels& kernels_for(Isa isa) {
   // AVX2's column-major tiles sum each product in another order than its GEMVs: many tokens go
   // through the GEMVs.
   static const Kernels avx2_k = [&] {
+    namespace avx2 = detail::avx2;
     Kernels k = gemv_only(Isa::avx2, avx2::arrange_bf16, avx2::arrange_mxfp4, avx2::gemv_bf16, avx2::gemv_mxfp4,
                           avx2::widen_bf16);
     k.scores = avx2::scores, k.accumulate = avx2::accumulate, k.exp_shifted = avx2::exp_shifted;
@@ -98,28 +104,29 @@ inline const Kernels& kernels_for(Isa isa) {
 #endif
 #if defined(GPTOSS_HAVE_AVX512_KERNELS)
   static const Kernels avx512_k{Isa::avx512,
-                                copy_input,
-                                split_pairs,
-                                avx512::gemv_bf16,
-                                avx512::gemv_mxfp4,
-                                avx512::widen_bf16,
+                                detail::copy_input,
+                                detail::split_pairs,
+                                detail::avx512::gemv_bf16,
+                                detail::avx512::gemv_mxfp4,
+                                detail::avx512::widen_bf16,
                                 TileLayout::row_major,
                                 TileLayout::row_major_split,
-                                avx512::tile_cols,
-                                avx512::gemm_state,
-                                widen_tile<avx512::widen_bf16>,
-                                avx512::expand_mxfp4,
-                                avx512::gemm_rows,
-                                avx512::scores,
-                                avx512::accumulate,
-                                avx512::exp_shifted};
+                                detail::avx512::tile_cols,
+                                detail::avx512::gemm_state,
+                                detail::widen_tile<detail::avx512::widen_bf16>,
+                                detail::avx512::expand_mxfp4,
+                                detail::avx512::gemm_rows,
+                                detail::avx512::scores,
+                                detail::avx512::accumulate,
+                                detail::avx512::exp_shifted};
   if (isa == Isa::avx512) return avx512_k;
 #endif
 #if defined(GPTOSS_HAVE_NEON_KERNELS)
   // The GEMVs in NEON, for many tokens too; the attention entries stay the scalar ones (no NEON
   // versions yet).
   static const Kernels neon_k =
-      gemv_only(Isa::neon, copy_input, split_pairs, neon::gemv_bf16, neon::gemv_mxfp4, neon::widen_bf16);
+      gemv_only(Isa::neon, detail::copy_input, detail::split_pairs, detail::neon::gemv_bf16,
+                detail::neon::gemv_mxfp4, detail::neon::widen_bf16);
   if (isa == Isa::neon) return neon_k;
 #endif
   return scalar_k;
@@ -130,12 +137,12 @@ inline const Kernels& kernels_for(Isa isa) {
 inline Kernels bf16_rounding(const Kernels& exact) {
   Kernels k = exact;
   k.precision = Precision::bf16;
-  auto rounded = [](auto arrange) -> decltype(&copy_input) {
-    if (arrange == copy_input) return rounded_to_bf16<copy_input>;
-    if (arrange == split_pairs) return rounded_to_bf16<split_pairs>;
+  auto rounded = [](auto arrange) -> decltype(&detail::copy_input) {
+    if (arrange == detail::copy_input) return detail::rounded_to_bf16<detail::copy_input>;
+    if (arrange == detail::split_pairs) return detail::rounded_to_bf16<detail::split_pairs>;
 #if defined(GPTOSS_HAVE_AVX2_KERNELS)
-    if (arrange == avx2::arrange_bf16) return rounded_to_bf16<avx2::arrange_bf16>;
-    if (arrange == avx2::arrange_mxfp4) return rounded_to_bf16<avx2::arrange_mxfp4>;
+    if (arrange == detail::avx2::arrange_bf16) return detail::rounded_to_bf16<detail::avx2::arrange_bf16>;
+    if (arrange == detail::avx2::arrange_mxfp4) return detail::rounded_to_bf16<detail::avx2::arrange_mxfp4>;
 #endif
     return nullptr;  // unreachable: every table's arrange functions are listed above
   };
@@ -151,11 +158,11 @@ inline const Kernels& kernels_for(Isa isa, Precision precision, bool native = tr
   static const Kernels native_k = [] {
     Kernels k = kernels_for(Isa::avx512);
     k.precision = Precision::bf16;
-    k.arrange_bf16 = k.arrange_mxfp4 = avx512bf16::pack_bf16;
-    k.gemv_bf16 = avx512bf16::gemv_bf16, k.gemv_mxfp4 = avx512bf16::gemv_mxfp4;
-    k.tile_cols = avx512bf16::tile_cols, k.gemm_state = avx512bf16::gemm_state;
-    k.expand_bf16 = avx512bf16::expand_bf16, k.expand_mxfp4 = avx512bf16::expand_mxfp4;
-    k.gemm_rows = avx512bf16::gemm_rows;
+    k.arrange_bf16 = k.arrange_mxfp4 = detail::avx512bf16::pack_bf16;
+    k.gemv_bf16 = detail::avx512bf16::gemv_bf16, k.gemv_mxfp4 = detail::avx512bf16::gemv_mxfp4;
+    k.tile_cols = detail::avx512bf16::tile_cols, k.gemm_state = detail::avx512bf16::gemm_state;
+    k.expand_bf16 = detail::avx512bf16::expand_bf16, k.expand_mxfp4 = detail::avx512bf16::expand_mxfp4;
+    k.gemm_rows = detail::avx512bf16::gemm_rows;
     k.x_shift = 1, k.bf16_products = true;
     return k;
   }();
@@ -313,4 +320,4 @@ void matmul(const Rows& w, const Bf16Vector* bias, const float* x, std::int64_t 
       tile_rows);
 }
 
-}  // namespace gptoss::host_detail
+}  // namespace gptoss::host

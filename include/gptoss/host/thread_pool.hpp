@@ -15,7 +15,7 @@
 #include <immintrin.h>
 #endif
 
-namespace gptoss::host_detail {
+namespace gptoss::host {
 
 class ThreadPool {
  public:
@@ -153,4 +153,4 @@ class ThreadPool {
   std::exception_ptr error_;
 };
 
-}  // namespace gptoss::host_detail
+}  // namespace gptoss::host

@@ -12,9 +12,15 @@
 // and fuses within a block as it likes.
 #pragma once
 #include "gptoss/config/model_config.hpp"
+#include "gptoss/core/attention_variant.hpp"
 #include "gptoss/model/step_plan.hpp"
 
 namespace gptoss {
+
+// The attention variant of a config's sliding layers (its full layers' is FullAttentionWithSinks):
+// the window is a compile-time constant unless the config is read from the checkpoint at run time.
+template <ModelConfig Config>
+using SlidingVariantOf = AttentionVariant<Config.is_dynamic() ? runtime_window : Config.sliding_window, true>;
 
 template <class Blocks>
 void forward_pass(Blocks& blocks, const ModelConfig& c, const PlannedChunk& chunk) {

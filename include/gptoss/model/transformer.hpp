@@ -50,8 +50,7 @@ template <ModelConfig Config>
 class Transformer<Config, backend::host> : public ForwardConveniences<Transformer<Config, backend::host>, KvCache> {
  public:
   // gpt-oss's layers all have sinks; a compiled preset's window is a compile-time constant.
-  using SlidingAttention =
-      ops::Attention<AttentionVariant<Config.is_dynamic() ? runtime_window : Config.sliding_window, true>>;
+  using SlidingAttention = ops::Attention<SlidingVariantOf<Config>>;
   using FullAttention = ops::Attention<FullAttentionWithSinks>;
   using MoE = ops::MoELayer<Config.num_experts, Config.experts_per_token>;
   using Sequence = KvCache;
@@ -62,7 +61,7 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
       : ckpt_(std::move(checkpoint)),
         runtime_config_(ckpt_.config()),
         options_(options),
-        pool_(std::make_unique<host_detail::ThreadPool>(options.threads)),
+        pool_(std::make_unique<host::ThreadPool>(options.threads)),
         ws_(std::make_unique<ops::Workspace>(*pool_, options.precision)) {
     if constexpr (!Config.is_dynamic()) check_config(Config, ckpt_.config(), (ckpt_.dir() / "config.json").string());
     if (options_.max_batch_tokens < 1) throw input_error("max_batch_tokens must be at least 1");
@@ -142,7 +141,7 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
     ops::Workspace& ws = *ws_;
     float* x = ws.buffer(ws.x, chunk.rows * H);
     const auto tokens = step_plan_.tokens(chunk);
-    for (std::int64_t t = 0; t < chunk.rows; ++t) host_detail::widen_row(weights_.embedding.row(tokens[t]), H, x + t * H);
+    for (std::int64_t t = 0; t < chunk.rows; ++t) host::widen_row(weights_.embedding.row(tokens[t]), H, x + t * H);
     ws.trace("embedding", -1, x, chunk.rows, H);
   }
 
@@ -189,7 +188,7 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
         select_top_k(rows);  // the one last token of a decode step
         continue;
       }
-      host_detail::matmul(host_detail::Bf16Rows{weights_.unembedding}, nullptr, rows, H, int(s.length - s.first_out),
+      host::matmul(host::Bf16Rows{weights_.unembedding}, nullptr, rows, H, int(s.length - s.first_out),
                           out_.data() + s.out_row * V, V, *pool_, ws.scratch, ws.kernels);
     }
   }
@@ -197,9 +196,9 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
   // Unembedding of one token, a run of rows at a time into per-worker scratch, each run offered to
   // the worker's TopK.
   void select_top_k(const float* x) {
-    const host_detail::Bf16Rows unembedding{weights_.unembedding};
+    const host::Bf16Rows unembedding{weights_.unembedding};
     ops::Workspace& ws = *ws_;
-    const host_detail::Kernels& kern = ws.kernels;
+    const host::Kernels& kern = ws.kernels;
     float* xa = ws.scratch.shared(std::size_t(unembedding.cols()));
     unembedding.arrange(kern, x, xa);
     pool_->parallel_for(
@@ -212,14 +211,14 @@ class Transformer<Config, backend::host> : public ForwardConveniences<Transforme
             worker_top_[std::size_t(worker)].offer(std::span<const float>(logits, std::size_t(n)), token_id(r));
           }
         },
-        host_detail::gemv_grain);
+        host::gemv_grain);
   }
   static constexpr int select_rows = 1024;  // 4 KB of logits at a time, in L1
 
   io::Checkpoint ckpt_;
   ModelConfig runtime_config_;
   HostOptions options_;
-  std::unique_ptr<host_detail::ThreadPool> pool_;
+  std::unique_ptr<host::ThreadPool> pool_;
   std::unique_ptr<ops::Workspace> ws_;
   Weights weights_;
   std::unique_ptr<ops::Rope> rope_;

@@ -46,7 +46,7 @@ struct CudaMemoryPlan {
   }
   static std::string gib_text(std::size_t bytes) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f", cuda_detail::gib(bytes));
+    std::snprintf(buf, sizeof buf, "%.2f", gpu::gib(bytes));
     return buf;
   }
 };
@@ -62,7 +62,7 @@ struct CudaOptions {
   std::function<void(std::uint64_t done, std::uint64_t total)> on_upload;
 };
 
-namespace cuda_detail {
+namespace gpu {
 
 // Buffer sizes (elements) of the activations for chunks of up to `tokens` tokens.
 struct WorkspaceSizes {
@@ -111,7 +111,7 @@ inline void check_device_shape(const ModelConfig& c) {
     fail("experts_per_token must be in [1, min(num_experts, " + std::to_string(max_experts_per_token) + ")]");
 }
 
-}  // namespace cuda_detail
+}  // namespace gpu
 
 template <ModelConfig Config>
 class Transformer<Config, backend::cuda> : public ForwardConveniences<Transformer<Config, backend::cuda>, CudaKvCache> {
@@ -123,7 +123,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
 
   explicit Transformer(io::Checkpoint checkpoint, CudaOptions options = {})
       : ckpt_(std::move(checkpoint)), runtime_config_(ckpt_.config()), options_(options) {
-    using namespace cuda_detail;
+    using namespace gpu;
     if constexpr (!Config.is_dynamic()) check_config(Config, ckpt_.config(), (ckpt_.dir() / "config.json").string());
     const ModelConfig& c = config();
     check_device_shape(c);
@@ -201,7 +201,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   // attention's launch shape still depends on the context length).
   class DecodeGraph {
     friend class Transformer;
-    cuda_detail::GraphExec exec_;
+    gpu::GraphExec exec_;
     CudaKvCache* seq_ = nullptr;
     token_id token_ = 0;
     std::int64_t length_ = 0;
@@ -216,7 +216,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
     const std::int64_t V = config().vocab_size;
     check_steps(config(), steps, Logits::last, std::size_t(V));
     GPTOSS_CUDA_CHECK(cudaSetDevice(options_.device));
-    if (!h_logits_.get()) h_logits_ = cuda_detail::PinnedBuffer<float>(std::size_t(V));
+    if (!h_logits_.get()) h_logits_ = gpu::PinnedBuffer<float>(std::size_t(V));
     step_plan_.make(steps, Logits::last, options_.max_batch_tokens);
     stage(steps, step_plan_.chunks()[0], /*greedy=*/false);
     const cudaStream_t s = stream_->get();
@@ -230,7 +230,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
       throw;
     }
     DecodeGraph g;
-    g.exec_ = cuda_detail::GraphExec::end_capture(s);
+    g.exec_ = gpu::GraphExec::end_capture(s);
     g.seq_ = &seq, g.token_ = token, g.length_ = seq.length();
     return g;
   }
@@ -262,8 +262,8 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   template <class Blocks>
   friend void forward_pass(Blocks&, const ModelConfig&, const PlannedChunk&);
 
-  void allocate(const cuda_detail::WorkspaceSizes& s) {
-    using namespace cuda_detail;
+  void allocate(const gpu::WorkspaceSizes& s) {
+    using namespace gpu;
     sizes_ = s;
     const std::size_t T = std::size_t(s.tokens);
     x_ = DeviceBuffer<float>(s.x);
@@ -339,7 +339,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
     const cudaStream_t s = stream_->get();
     const std::int64_t T = chunk.rows, R = std::int64_t(selected_out_.size());
     GPTOSS_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), h_tokens_.get(), std::size_t(T) * sizeof(token_id), cudaMemcpyHostToDevice, s));
-    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), h_meta_.get(), std::size_t(T) * sizeof(cuda_detail::TokenMeta), cudaMemcpyHostToDevice, s));
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), h_meta_.get(), std::size_t(T) * sizeof(gpu::TokenMeta), cudaMemcpyHostToDevice, s));
     GPTOSS_CUDA_CHECK(cudaMemcpyAsync(rows_.get(), h_rows_.get(), std::size_t(R) * sizeof(int), cudaMemcpyHostToDevice, s));
     logits_to_ = staged_logits ? h_logits_.get() : out;
     staged_logits_ = staged_logits;
@@ -360,12 +360,12 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   // The blocks of the forward pass (model/forward_pass.hpp) on the device.
   void embed(const PlannedChunk& chunk) {
     const int H = config().hidden_size;
-    cuda_detail::embedding(weights_->embedding.data, H, tokens_.get(), chunk.rows, x_.get(), stream_->get());
+    gpu::embedding(weights_->embedding.data, H, tokens_.get(), chunk.rows, x_.get(), stream_->get());
     trace("embedding", -1, x_.get(), chunk.rows, H);
   }
 
   void attention_block(int l, bool sliding, const PlannedChunk& chunk) {
-    using namespace cuda_detail;
+    using namespace gpu;
     const ModelConfig& c = config();
     const int H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads;
     const int Hkv = c.num_key_value_heads, Q = c.q_width(), KV = c.kv_width(), QKV = c.qkv_width();
@@ -393,8 +393,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
     a.splits = attention_splits(max_keys, T, Hq, sizes_.partial_slots);
     // The layer's variant, as the host's: every layer has sinks; a compiled preset's window is a
     // compile-time constant, a config read at run time passes it in a.window.
-    using Sliding = AttentionVariant<Config.is_dynamic() ? runtime_window : Config.sliding_window, true>;
-    if (sliding) attention<Sliding>(a, T, max_keys, lw.sinks.data, o_.get(), s);
+    if (sliding) attention<SlidingVariantOf<Config>>(a, T, max_keys, lw.sinks.data, o_.get(), s);
     else attention<FullAttentionWithSinks>(a, T, max_keys, lw.sinks.data, o_.get(), s);
     trace("attn_heads", l, o_.get(), T, Q);
     kv_store(qkv, QKV, Q, KV, kv, l, meta_.get(), T, s);
@@ -403,7 +402,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   }
 
   void moe_block(int l, const PlannedChunk& chunk) {
-    using namespace cuda_detail;
+    using namespace gpu;
     const ModelConfig& c = config();
     const int H = c.hidden_size, I = c.intermediate_size, E = c.num_experts, K = c.experts_per_token;
     const std::int64_t T = chunk.rows;
@@ -428,7 +427,7 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   // Final norm of the wanted rows only, then the unembedding a group of rows at a time: their
   // argmax, or their logits.
   void unembed(const PlannedChunk& chunk) {
-    using namespace cuda_detail;
+    using namespace gpu;
     const ModelConfig& c = config();
     const int H = c.hidden_size;
     const std::int64_t T = chunk.rows, V = c.vocab_size, R = std::int64_t(selected_out_.size());
@@ -488,21 +487,21 @@ class Transformer<Config, backend::cuda> : public ForwardConveniences<Transforme
   ModelConfig runtime_config_;
   CudaOptions options_;
   CudaMemoryPlan plan_;
-  std::unique_ptr<cuda_detail::Stream> stream_;
-  std::unique_ptr<cuda_detail::DeviceWeights> weights_;
-  cuda_detail::WorkspaceSizes sizes_{};
-  cuda_detail::DeviceBuffer<float> x_, xn_, selected_, qkv_, o_, router_, route_w_, act_, expert_out_, partial_, logits_,
+  std::unique_ptr<gpu::Stream> stream_;
+  std::unique_ptr<gpu::DeviceWeights> weights_;
+  gpu::WorkspaceSizes sizes_{};
+  gpu::DeviceBuffer<float> x_, xn_, selected_, qkv_, o_, router_, route_w_, act_, expert_out_, partial_, logits_,
       inv_freq_;
-  cuda_detail::DeviceBuffer<int> chosen_, rows_, groups_;
-  cuda_detail::DeviceBuffer<token_id> tokens_, ids_;
-  cuda_detail::DeviceBuffer<cuda_detail::TokenMeta> meta_;
-  cuda_detail::PinnedBuffer<token_id> h_tokens_, h_ids_;
-  cuda_detail::PinnedBuffer<int> h_rows_;
-  cuda_detail::PinnedBuffer<cuda_detail::TokenMeta> h_meta_;
+  gpu::DeviceBuffer<int> chosen_, rows_, groups_;
+  gpu::DeviceBuffer<token_id> tokens_, ids_;
+  gpu::DeviceBuffer<gpu::TokenMeta> meta_;
+  gpu::PinnedBuffer<token_id> h_tokens_, h_ids_;
+  gpu::PinnedBuffer<int> h_rows_;
+  gpu::PinnedBuffer<gpu::TokenMeta> h_meta_;
   // Reused by every call: planning and staging a decode step does not allocate.
   StepPlan step_plan_;
   std::vector<std::int64_t> selected_out_;  // per wanted row of the running chunk: its logits row
-  cuda_detail::PinnedBuffer<float> h_logits_;  // logits of a captured step, one decode row
+  gpu::PinnedBuffer<float> h_logits_;  // logits of a captured step, one decode row
   std::int64_t max_position_ = 0;
   bool greedy_ = false, staged_logits_ = false;
   float* logits_to_ = nullptr;

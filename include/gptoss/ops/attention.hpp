@@ -68,7 +68,7 @@ struct GroupAttention {
   // Adds n <= key_block keys and values, `stride` floats apart, for all heads of q (group x dim):
   // the block's scores become their unnormalised weights exp(s - max), and what was accumulated
   // before is rescaled when the block raises a head's running maximum.
-  void add(const host_detail::Kernels& kern, const float* q, const float* keys, const float* values,
+  void add(const host::Kernels& kern, const float* q, const float* keys, const float* values,
            std::int64_t stride, int n, float scale) {
     kern.scores(q, group, dim, keys, stride, n, scale, s, key_block, block_max);
     for (int i = 0; i < group; ++i) {
@@ -117,7 +117,7 @@ struct TokenAttention {
   }
   // q: the token's queries (kv_heads x group x dim); n <= key_block consecutive keys and values
   // (dim floats each) of key/value head g.
-  void add(const host_detail::Kernels& kern, int g, const float* q, const float* keys, const float* values, int n,
+  void add(const host::Kernels& kern, int g, const float* q, const float* keys, const float* values, int n,
            float scale) {
     head_group(g).add(kern, q + g * group * dim, keys, values, dim, n, scale);
   }
@@ -163,7 +163,7 @@ class Attention {
   // x_norm: [tokens, H], the normalised residual stream of every token of the batch; out: [tokens, H].
   static void forward(const ModelConfig& c, int layer, const AttentionWeights& w, const Rope& rope,
                       const float* x_norm, std::span<const Segment> segments, Workspace& ws, float* out) {
-    using namespace host_detail;
+    using namespace host;
     const std::int64_t T = ws.tokens;
     const int H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads, Q = c.q_width(), KV = c.kv_width();
     float* q = ws.buffer(ws.q, T * Q);

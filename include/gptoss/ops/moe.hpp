@@ -24,7 +24,7 @@ class MoELayer {
   // x_norm: [tokens, H]; out: [tokens, H].
   static void forward(const ModelConfig& c, int layer, const MoEWeights& w, const float* x_norm, Workspace& ws,
                       float* out) {
-    using namespace host_detail;
+    using namespace host;
     const std::int64_t T = ws.tokens;
     const int H = c.hidden_size, I = c.intermediate_size, E = experts(c), K = top_k(c);
 

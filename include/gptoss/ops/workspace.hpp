@@ -22,12 +22,12 @@ struct Segment {
 };
 
 struct Workspace {
-  explicit Workspace(host_detail::ThreadPool& p, Precision precision = Precision::exact)
-      : pool(p), scratch(p.size()), kernels(host_detail::kernels(precision)) {}
+  explicit Workspace(host::ThreadPool& p, Precision precision = Precision::exact)
+      : pool(p), scratch(p.size()), kernels(host::kernels(precision)) {}
 
-  host_detail::ThreadPool& pool;
-  host_detail::Scratch scratch;
-  const host_detail::Kernels& kernels;  // the dense products' kernels, in the run's precision
+  host::ThreadPool& pool;
+  host::Scratch scratch;
+  const host::Kernels& kernels;  // the dense products' kernels, in the run's precision
   const Trace* tracer = nullptr;
 
   std::int64_t tokens = 0;

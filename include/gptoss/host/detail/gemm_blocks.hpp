@@ -2,7 +2,7 @@
 // can be, each with a tile of its own size.
 #pragma once
 
-namespace gptoss::host_detail {
+namespace gptoss::host::detail {
 
 // tile.template operator()<t>(t0) for the t (<= T) tokens left from t0.
 template <int T, class Tile>
@@ -27,4 +27,4 @@ void in_token_groups(int tokens, Tile&& tile) {
   }
 }
 
-}  // namespace gptoss::host_detail
+}  // namespace gptoss::host::detail

@@ -23,7 +23,7 @@
 // For the small steps of the kernels, inlined before the compiler decides what lives in registers.
 #define GPTOSS_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
 
-namespace gptoss::host_detail::avx2 {
+namespace gptoss::host::detail::avx2 {
 
 // Rows stream one at a time, so that a matrix is read as one sequential stream, which the hardware
 // prefetcher follows, and each 64-byte line is also prefetched a little ahead. Measured on one
@@ -444,6 +444,6 @@ GPTOSS_AVX2 inline void accumulate(const float* p, int p_stride, int group, int 
     accumulate_heads<1, 4, true>(p + i * p_stride, p_stride, dim, v, stride, n, rescale + i, acc + i * dim, next);
 }
 
-}  // namespace gptoss::host_detail::avx2
+}  // namespace gptoss::host::detail::avx2
 
 #endif

@@ -24,7 +24,7 @@
 #define GPTOSS_HAVE_AVX512_KERNELS 1
 #define GPTOSS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi2")))
 
-namespace gptoss::host_detail::avx512 {
+namespace gptoss::host::detail::avx512 {
 
 // Both GEMVs stream their rows one at a time, so that a matrix is one sequential stream, and ask
 // for each 64-byte line 4 KB before they reach it. Measured on one Emerald Rapids core reading
@@ -432,6 +432,6 @@ GPTOSS_AVX512 inline void accumulate(const float* p, int p_stride, int group, in
     heads.template operator()<true>();
 }
 
-}  // namespace gptoss::host_detail::avx512
+}  // namespace gptoss::host::detail::avx512
 
 #endif

@@ -17,7 +17,7 @@
 #define GPTOSS_HAVE_AVX512BF16_KERNELS 1
 #define GPTOSS_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,bmi2")))
 
-namespace gptoss::host_detail::avx512bf16 {
+namespace gptoss::host::detail::avx512bf16 {
 
 using avx512::dot_result;
 using avx512::prefetch_ahead;
@@ -113,7 +113,7 @@ GPTOSS_AVX512BF16 inline float gemv_mxfp4_row(const std::uint8_t* q, const std::
   const __m512i table = e2m1_bf16_table();
   // Two blocks a step, into accumulators named by constants so that they stay in registers.
   __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  alignas(64) std::int32_t step[16];  // broadcast from memory: no shuffle port taken
+  alignas(64) std::int32_t step[16] = {};  // broadcast from memory: no shuffle port taken
   auto block = [&](int b, int i, __m512 acc) GPTOSS_AVX512BF16 __attribute__((always_inline)) {
     const std::uint8_t* qb = q + b * mxfp4::block_bytes;
     return block_step(acc, load32(x + b * 32), decode_block(qb, scaled_table(table, step[i])), s[b]);
@@ -284,6 +284,6 @@ GPTOSS_AVX512BF16 inline void gemm_rows(const float* tile, int rows, int cols, c
   });
 }
 
-}  // namespace gptoss::host_detail::avx512bf16
+}  // namespace gptoss::host::detail::avx512bf16
 
 #endif

@@ -19,7 +19,7 @@
 
 #define GPTOSS_HAVE_NEON_KERNELS 1
 
-namespace gptoss::host_detail::neon {
+namespace gptoss::host::detail::neon {
 
 // MXFP4 rows two at a time, so each block's activations are loaded once for both. No software
 // prefetch: unlike the x86 choices this has not been measured on ARM hardware, and two
@@ -197,6 +197,6 @@ inline void gemm_rows(const float* w, int rows, int cols, const float* x, std::i
   });
 }
 
-}  // namespace gptoss::host_detail::neon
+}  // namespace gptoss::host::detail::neon
 
 #endif

@@ -8,7 +8,7 @@
 #include "gptoss/core/bf16.hpp"
 #include "gptoss/core/mxfp4.hpp"
 
-namespace gptoss::host_detail {
+namespace gptoss::host::detail {
 
 // The activation layout the MXFP4 products read: within each block of 32, the 16 even elements and
 // then the 16 odd ones, matching the low and high nibbles of the block's 16 bytes.
@@ -155,4 +155,4 @@ void widen_tile(const bf16* w, std::int64_t row_stride, int rows, int cols, floa
   for (int r = 0; r < rows; ++r) Widen(w + r * row_stride, cols, tile + std::int64_t(r) * cols);
 }
 
-}  // namespace gptoss::host_detail
+}  // namespace gptoss::host::detail

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-namespace gptoss::host_detail {
+namespace gptoss::host::detail {
 
 // Asks for the lines of n rows (dim floats, `stride` apart) in equal shares, one per call of
 // step(), `steps` of them, so that a kernel spreads the requests over its whole run: in a burst
@@ -28,4 +28,4 @@ class SpreadPrefetch {
   std::int64_t per_step_;
 };
 
-}  // namespace gptoss::host_detail
+}  // namespace gptoss::host::detail

@@ -17,7 +17,7 @@
 #include "gptoss/core/mxfp4.hpp"
 #include "gptoss/core/tensor.hpp"
 
-namespace gptoss::cuda_detail {
+namespace gptoss::gpu::detail {
 
 // The eight E2M1 codes of one 32-bit word (element i in nibble i) as floats times 2^-14, by integer
 // operations alone: two codes at a time become a pair of half-precision numbers, the sign to bit 15
@@ -226,4 +226,4 @@ void tiled_matmul(const Weights& w, const Inputs& in, const Output& out, int row
   tiled_matmul_kernel<<<grid, tile_threads, 0, s>>>(w, in, out, rows, cols);
 }
 
-}  // namespace gptoss::cuda_detail
+}  // namespace gptoss::gpu::detail
