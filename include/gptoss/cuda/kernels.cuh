@@ -406,32 +406,26 @@ inline void route(const float* logits, std::int64_t T, int E, int K, int* chosen
   GPTOSS_CUDA_LAUNCHED("route_kernel");
 }
 
-// Dot product of one MXFP4 block (16 packed bytes, one scale byte) with 32 floats of x, decoded in
-// registers (e2m1_word_times_2m14); the block's sum is scaled once, by 2^14 and its E8M0 scale.
-__device__ __forceinline__ float mxfp4_block_dot(uint4 packed, std::uint8_t scale_byte, const float* x) {
-  const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
-  float acc = 0.0f;
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {  // word k holds elements 8k..8k+7
-    const float4 xa = *reinterpret_cast<const float4*>(x + 8 * k);
-    const float4 xb = *reinterpret_cast<const float4*>(x + 8 * k + 4);
-    float v[8];
-    detail::e2m1_word_times_2m14(words[k], v);
-    acc += v[0] * xa.x + v[1] * xa.y + v[2] * xa.z + v[3] * xa.w + v[4] * xb.x + v[5] * xb.y + v[6] * xb.z +
-           v[7] * xb.w;
-  }
-  return acc * 0x1p14f * mxfp4::e8m0_value(scale_byte);
+// The products of one 32-bit word of an MXFP4 block (8 E2M1 codes, element i in nibble i) with
+// the 8 floats of x it multiplies, summed in element order, in units of 2^-14 (the block's sum is
+// scaled once, by 2^14 and its E8M0 scale).
+__device__ __forceinline__ float mxfp4_word_dot(std::uint32_t word, float4 xa, float4 xb) {
+  float v[8];
+  detail::e2m1_word_times_2m14(word, v);
+  return v[0] * xa.x + v[1] * xa.y + v[2] * xa.z + v[3] * xa.w + v[4] * xb.x + v[5] * xb.y + v[6] * xb.z +
+         v[7] * xb.w;
 }
 
-// The dot products of R MXFP4 rows with their inputs, for one warp: row r is row rows[r] of
-// w[r], multiplied by x[r] (all rows have w[0].cols columns, a multiple of 32). Lane b takes blocks
-// b, b + 32, ... of every row, and the 16-byte loads of mxfp4_unroll such blocks of all R rows are
-// in flight together; each row's sum is still formed block by block in that order, then reduced
-// across the warp.
+// The dot products of R rows of one MXFP4 matrix with one input x (w.cols floats, a multiple of
+// 32), for one warp. Lane b takes blocks b, b + 32, ... of every row, and the 16-byte loads of
+// mxfp4_unroll such blocks of all R rows are in flight together. Each 8 floats of x are read once
+// for all R rows: x takes 8 times the bytes of the MXFP4 weights it multiplies, so reading it again
+// for every row would make the L1 reads, not the weights, the limit. Each row's sum is still
+// formed word by word within a block, block by block in order, then reduced across the warp.
 template <int R>
-__device__ __forceinline__ void mxfp4_rows_dot(const Mxfp4Matrix (&w)[R], const int (&rows)[R],
-                                               const float* const (&x)[R], int lane, float (&out)[R]) {
-  const int nb = w[0].cols / mxfp4::block_elems;
+__device__ __forceinline__ void mxfp4_rows_dot(const Mxfp4Matrix& w, const int (&rows)[R], const float* x, int lane,
+                                               float (&out)[R]) {
+  const int nb = w.cols / mxfp4::block_elems;
   float acc[R] = {};
   for (int b0 = lane; b0 < nb; b0 += mxfp4_unroll * warp_size) {
     uint4 packed[mxfp4_unroll][R];
@@ -442,79 +436,109 @@ __device__ __forceinline__ void mxfp4_rows_dot(const Mxfp4Matrix (&w)[R], const 
       for (int r = 0; r < R; ++r) {
         const int b = b0 + u * warp_size;
         if (b < nb) {
-          packed[u][r] = reinterpret_cast<const uint4*>(w[r].row_blocks(rows[r]))[b];
-          scale[u][r] = w[r].row_scales(rows[r])[b];
+          packed[u][r] = reinterpret_cast<const uint4*>(w.row_blocks(rows[r]))[b];
+          scale[u][r] = w.row_scales(rows[r])[b];
         }
       }
 #pragma unroll
-    for (int u = 0; u < mxfp4_unroll; ++u)
+    for (int u = 0; u < mxfp4_unroll; ++u) {
+      const int b = b0 + u * warp_size;
+      if (b >= nb) continue;
+      const float* xb = x + b * mxfp4::block_elems;
+      float block[R] = {};
 #pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const int b = b0 + u * warp_size;
-        if (b < nb) acc[r] += mxfp4_block_dot(packed[u][r], scale[u][r], x[r] + b * mxfp4::block_elems);
+      for (int k = 0; k < 4; ++k) {  // word k holds elements 8k..8k+7
+        const float4 lo = *reinterpret_cast<const float4*>(xb + 8 * k);
+        const float4 hi = *reinterpret_cast<const float4*>(xb + 8 * k + 4);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const std::uint32_t words[4] = {packed[u][r].x, packed[u][r].y, packed[u][r].z, packed[u][r].w};
+          block[r] += mxfp4_word_dot(words[k], lo, hi);
+        }
       }
+#pragma unroll
+      for (int r = 0; r < R; ++r) acc[r] += block[r] * 0x1p14f * mxfp4::e8m0_value(scale[u][r]);
+    }
   }
 #pragma unroll
   for (int r = 0; r < R; ++r) out[r] = warp_sum(acc[r]);
 }
 
-// MLP1 and the clamped SwiGLU, fused: a warp per (intermediate unit j, token-rank pair p) computes
-// the gate row 2j and the linear row 2j + 1 of expert chosen[p] (interleaved, spec 3.4), adds the
-// biases and writes act[p, j] = swiglu(gate, linear).
+// MLP1 and the clamped SwiGLU, fused: a warp per mlp1_units consecutive intermediate units j and a
+// token-rank pair p computes the gate rows 2j and the linear rows 2j + 1 of expert chosen[p]
+// (interleaved, spec 3.4), 2 * mlp1_units rows sharing each read of x, adds the biases and writes
+// act[p, j] = swiglu(gate, linear).
+inline constexpr int mlp1_units = 2;
+
 template <int = 0>
 __global__ void expert_mlp1_kernel(const float* x, int H, int I, const int* chosen, int K, int E,
-                                          Mxfp4Experts w1, Bf16Matrix b1, float limit, float* act) {
+                                   Mxfp4Experts w1, Bf16Matrix b1, float limit, float* act) {
   const int lane = threadIdx.x % warp_size;
-  const int j = blockIdx.x * gemv_warps + threadIdx.x / warp_size;
+  const int j0 = (blockIdx.x * gemv_warps + threadIdx.x / warp_size) * mlp1_units;
   const std::int64_t p = blockIdx.y;
-  if (j >= I) return;
+  if (j0 >= I) return;
   const int e = chosen[p];
   if (e < 0 || e >= E) {  // cannot happen with finite logits; make it visible rather than fault
-    if (lane == 0) act[p * I + j] = NAN;
+    if (lane == 0)
+      for (int u = 0; u < mlp1_units && j0 + u < I; ++u) act[p * I + j0 + u] = NAN;
     return;
   }
-  const Mxfp4Matrix W = w1.expert(e);
-  const float* xr = x + (p / K) * H;
-  float dots[2];
-  mxfp4_rows_dot<2>({W, W}, {2 * j, 2 * j + 1}, {xr, xr}, lane, dots);
-  const float gate = dots[0], linear = dots[1];
+  int rows[2 * mlp1_units];
+#pragma unroll
+  for (int u = 0; u < mlp1_units; ++u) {
+    const int j = min(j0 + u, I - 1);  // past the last unit, repeat it (and write nothing)
+    rows[2 * u] = 2 * j, rows[2 * u + 1] = 2 * j + 1;
+  }
+  float dots[2 * mlp1_units];
+  mxfp4_rows_dot<2 * mlp1_units>(w1.expert(e), rows, x + (p / K) * H, lane, dots);
   if (lane == 0) {
     const bf16* bias = b1.row(e);
-    act[p * I + j] = math::swiglu(gate + to_float(bias[2 * j]), linear + to_float(bias[2 * j + 1]), limit);
+#pragma unroll
+    for (int u = 0; u < mlp1_units; ++u) {
+      const int j = j0 + u;
+      if (j < I)
+        act[p * I + j] = math::swiglu(dots[2 * u] + to_float(bias[2 * j]), dots[2 * u + 1] + to_float(bias[2 * j + 1]),
+                                      limit);
+    }
   }
 }
 
 inline void expert_mlp1(const float* x, int H, int I, std::int64_t T, const int* chosen, int K, const Mxfp4Experts& w1,
                         const Bf16Matrix& b1, float limit, float* act, cudaStream_t s) {
   if (T == 0) return;
-  const dim3 grid(blocks_for(I, gemv_warps), unsigned(T * K));
+  const dim3 grid(blocks_for(I, gemv_warps * mlp1_units), unsigned(T * K));
   expert_mlp1_kernel<><<<grid, gemv_warps * warp_size, 0, s>>>(x, H, I, chosen, K, w1.experts, w1, b1, limit, act);
   GPTOSS_CUDA_LAUNCHED("expert_mlp1_kernel");
 }
 
-// MLP2, the weighted combine and the residual add, fused: a block per (output rows r and r + 1,
-// token t) with a warp per rank k computes W2[e_k][r] . act[t, k] + b2[e_k][r] for both rows (two
-// rows' loads in flight); a thread per row then adds them with their routing weights in rank order,
-// as the host does, and adds the sum to x[t, r].
-inline constexpr int mlp2_rows = 2;
+// MLP2, the weighted combine and the residual add, fused: a block per (mlp2_rows output rows from
+// r, token t) with a warp per rank k computes W2[e_k][r + i] . act[t, k] + b2[e_k][r + i] for all
+// its rows (their loads in flight together, each read of act shared by them); a thread per row
+// then adds them with their routing weights in rank order, as the host does, and adds the sum to
+// x[t, r + i].
+inline constexpr int mlp2_rows = 4;
 
 template <int = 0>
 __global__ void expert_mlp2_kernel(const float* act, int H, int I, const int* chosen, const float* weights, int K,
                                    int E, Mxfp4Experts w2, Bf16Matrix b2, float* x) {
   __shared__ float y[mlp2_rows][max_experts_per_token];
   const int lane = threadIdx.x % warp_size, k = threadIdx.x / warp_size;
-  const int r = blockIdx.x * mlp2_rows, r1 = min(r + 1, H - 1);  // an odd H repeats its last row
+  const int r = blockIdx.x * mlp2_rows;
   const std::int64_t t = blockIdx.y, p = t * K + k;
   const int e = chosen[p];
   const bool valid = e >= 0 && e < E;  // always, with finite logits; otherwise NaN, not a fault
   if (valid) {
-    const Mxfp4Matrix W = w2.expert(e);
-    const float* a = act + p * I;
+    int rows[mlp2_rows];
+#pragma unroll
+    for (int i = 0; i < mlp2_rows; ++i) rows[i] = min(r + i, H - 1);  // past the last row, repeat it
     float dot[mlp2_rows];
-    mxfp4_rows_dot<mlp2_rows>({W, W}, {r, r1}, {a, a}, lane, dot);
-    if (lane == 0) y[0][k] = dot[0] + to_float(b2.row(e)[r]), y[1][k] = dot[1] + to_float(b2.row(e)[r1]);
+    mxfp4_rows_dot<mlp2_rows>(w2.expert(e), rows, act + p * I, lane, dot);
+    if (lane == 0)
+#pragma unroll
+      for (int i = 0; i < mlp2_rows; ++i) y[i][k] = dot[i] + to_float(b2.row(e)[rows[i]]);
   } else if (lane == 0) {
-    y[0][k] = y[1][k] = NAN;
+#pragma unroll
+    for (int i = 0; i < mlp2_rows; ++i) y[i][k] = NAN;
   }
   __syncthreads();
   if (threadIdx.x < mlp2_rows && r + int(threadIdx.x) < H) {
