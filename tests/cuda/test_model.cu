@@ -2,12 +2,12 @@
 // against the host backend's logits, greedy continuations identical to the reference's and the
 // host's, chunked prefill and batches of sequences equal to one pass, and the host's input errors.
 #include <cstring>
-#include <map>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "common/golden.hpp"
+#include "common/intermediates.hpp"
 #include "cuda/harness.hpp"
 #include "gptoss/model/transformer_cuda.cuh"
 #include "gptoss/generate/generate.hpp"
@@ -184,52 +184,13 @@ CT_CASE(chunked_prefill_decode_and_batches_match_one_pass) {
 
 CT_CASE(intermediates_match_reference) {
   auto model = open_cuda<tiny_test>("hf");
-  std::map<std::string, std::vector<float>> seen;
-  model.set_trace([&](std::string_view name, int layer, const float* data, std::int64_t rows, std::int64_t cols) {
-    std::string key = layer < 0 ? std::string(name) : "layer" + std::to_string(layer) + "." + std::string(name);
-    seen[key].assign(data, data + rows * cols);
-  });
+  test::TracedActivations traced;
+  model.set_trace(traced.recorder());
   const auto tokens = golden().tokens("debug.tokens");
   auto s = model.new_sequence(64);
   model.prefill(s, tokens);
-  const std::int64_t n = std::int64_t(tokens.size());
-  auto check = [&](const std::string& ours, const std::string& theirs, std::int64_t col0 = 0, std::int64_t width = -1) {
-    const auto expect = golden().floats("debug." + theirs + "_fp32");
-    const std::int64_t cols = std::int64_t(expect.size()) / n;
-    if (width < 0) width = cols;
-    auto it = seen.find(ours);
-    if (it == seen.end()) return CT_CHECK(false, ours + " was not traced");
-    CT_CHECK(std::int64_t(it->second.size()) == n * width, ours + " size");
-    if (std::int64_t(it->second.size()) != n * width) return;
-    std::vector<float> slice(static_cast<std::size_t>(n * width));
-    for (std::int64_t r = 0; r < n; ++r) std::copy_n(expect.data() + r * cols + col0, width, slice.data() + r * width);
-    const double err = test::max_row_relative_error(it->second.data(), slice.data(), n, width);
-    CT_CHECK(err < 2e-5, ours + " vs " + theirs + ": " + std::to_string(err));
-  };
-  check("embedding", "embedding");
-  for (int l = 0; l < 4; ++l) {
-    const std::string L = "layer" + std::to_string(l);
-    check(L + ".attn_norm", L + ".attn_norm");
-    if (l < 2) {
-      check(L + ".q", L + ".qkv", 0, 128);
-      check(L + ".k", L + ".qkv", 128, 64);
-      check(L + ".v", L + ".qkv", 192, 64);
-      check(L + ".q_rope", L + ".q_rope");
-      check(L + ".k_rope", L + ".k_rope");
-      check(L + ".attn_heads", L + ".attn_heads");
-    }
-    check(L + ".attn_residual", L + ".attn_residual");
-    check(L + ".mlp_norm", L + ".mlp_norm");
-    check(L + ".router_logits", L + ".router_logits");
-    check(L + ".expert_weights", L + ".expert_weights");
-    check(L + ".mlp_residual", L + ".mlp_residual");
-    const auto idx = golden().tokens("debug." + L + ".expert_indices_fp32");
-    const auto& ours = seen[L + ".expert_indices"];
-    bool same = ours.size() == idx.size();
-    for (std::size_t i = 0; same && i < idx.size(); ++i) same = ours[i] == float(idx[i]);
-    CT_CHECK(same, L + " expert indices");
-  }
-  check("final_norm", "final_norm");
+  test::compare_intermediates(golden(), traced, std::int64_t(tokens.size()), 2e-5,
+                              [](bool ok, const std::string& what) { CT_CHECK(ok, what); });
 }
 
 CT_CASE(errors_leave_the_sequence_unchanged) {

@@ -5,10 +5,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
-#include <map>
 #include <string_view>
 
 #include "common/golden.hpp"
+#include "common/intermediates.hpp"
 #include "gptoss/generate/generate.hpp"
 #include "gptoss/host/cpu_features.hpp"
 #include "gptoss/model/transformer.hpp"
@@ -154,50 +154,13 @@ BOOST_AUTO_TEST_CASE(greedy_decode_matches_reference) {
 // The reference's intermediate activations (debug.*), layer by layer: a mismatch points at the op.
 BOOST_AUTO_TEST_CASE(intermediates_match_reference) {
   auto model = open<tiny_test>("hf");
-  std::map<std::string, std::vector<float>> seen;
-  model.set_trace([&](std::string_view name, int layer, const float* data, std::int64_t rows, std::int64_t cols) {
-    std::string key = layer < 0 ? std::string(name) : "layer" + std::to_string(layer) + "." + std::string(name);
-    seen[key].assign(data, data + rows * cols);
-  });
+  test::TracedActivations traced;
+  model.set_trace(traced.recorder());
   auto tokens = golden().tokens("debug.tokens");
   auto s = model.new_sequence(64);
   model.prefill(s, tokens);
-  const std::int64_t n = std::int64_t(tokens.size());
-
-  auto check = [&](const std::string& ours, const std::string& theirs, std::int64_t col0 = 0, std::int64_t width = -1) {
-    auto expect = golden().floats("debug." + theirs + "_fp32");
-    const std::int64_t cols = std::int64_t(expect.size()) / n;
-    if (width < 0) width = cols;
-    const auto& got = seen.at(ours);
-    BOOST_REQUIRE_EQUAL(std::int64_t(got.size()), n * width);
-    std::vector<float> slice(std::size_t(n * width));
-    for (std::int64_t r = 0; r < n; ++r)
-      std::copy_n(expect.data() + r * cols + col0, width, slice.data() + r * width);
-    const double err = test::max_row_relative_error(got.data(), slice.data(), n, width);
-    BOOST_TEST(err < 1e-5, ours << " vs " << theirs << ": relative error " << err);
-  };
-  check("embedding", "embedding");
-  for (int l = 0; l < 4; ++l) {
-    const std::string L = "layer" + std::to_string(l);
-    check(L + ".attn_norm", L + ".attn_norm");
-    if (l < 2) {
-      check(L + ".q", L + ".qkv", 0, 128);
-      check(L + ".k", L + ".qkv", 128, 64);
-      check(L + ".v", L + ".qkv", 192, 64);
-      check(L + ".q_rope", L + ".q_rope");
-      check(L + ".k_rope", L + ".k_rope");
-      check(L + ".attn_heads", L + ".attn_heads");
-    }
-    check(L + ".attn_residual", L + ".attn_residual");
-    check(L + ".mlp_norm", L + ".mlp_norm");
-    check(L + ".router_logits", L + ".router_logits");
-    check(L + ".expert_weights", L + ".expert_weights");
-    check(L + ".mlp_residual", L + ".mlp_residual");
-    const auto idx = golden().tokens("debug." + L + ".expert_indices_fp32");
-    const auto& ours = seen.at(L + ".expert_indices");
-    for (std::size_t i = 0; i < idx.size(); ++i) BOOST_TEST(ours[i] == float(idx[i]), L << " expert index " << i);
-  }
-  check("final_norm", "final_norm");
+  test::compare_intermediates(golden(), traced, std::int64_t(tokens.size()), 1e-5,
+                              [](bool ok, const std::string& what) { BOOST_TEST(ok, what); });
 }
 
 BOOST_AUTO_TEST_CASE(same_logits_for_any_thread_count) {
