@@ -83,7 +83,8 @@ BOOST_AUTO_TEST_CASE(schema_suite_accepts_valid_and_rejects_invalid_documents) {
        {R"({"a":1})", R"({"a":1,"b":"x"})", R"({"b":"x","a":2})", R"({ "a" : 1 })"},
        {"{}", R"({"b":"x"})", R"({"a":1,"c":2})", R"({"a":1,"a":2})", R"({"a":"1"})", R"({"a":1,})"}},
       {R"({"type":"object","properties":{"a":{"type":"integer"}}})", {R"({"a":1,"zz":[true]})", "{}"}, {R"({"a":"x"})"}},
-      {R"({"type":"object","additionalProperties":{"type":"boolean"}})", {R"({"x":true,"y":false})"}, {R"({"x":1})"}},
+      {R"({"type":"object","additionalProperties":{"type":"boolean"}})", {R"({"x":true,"y":false})", "{\"\xC3\xA9\":true}"},
+       {R"({"x":1})", "{\"\xC3\":true}", "{\"\xE2\x82\":true}", "{\"\x01\":true}"}},  // keys are UTF-8 too
       {R"({"anyOf":[{"type":"string","maxLength":1},{"type":"integer"},{"type":"object","properties":{"k":{"const":1}},"required":["k"],"additionalProperties":false}]})",
        {R"("a")", "7", R"({"k":1})"}, {R"("ab")", "1.5", R"({"k":2})"}},
       {R"({"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"next":{"anyOf":[{"$ref":"#/$defs/node"},{"type":"null"}]}},"required":["v","next"],"additionalProperties":false}},"$ref":"#/$defs/node"})",

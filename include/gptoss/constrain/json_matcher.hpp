@@ -306,7 +306,7 @@ class JsonMatcher {
         // A key not declared in properties: raw characters only, and never one of the declared
         // keys (whose values must follow their own schemas).
         const Node& n = g_.nodes[f.node];
-        if (b == '"') {
+        if (b == '"' && f.st != s_cont) {  // not inside a UTF-8 sequence
           const std::uint32_t len = f.pos + 1;
           for (std::size_t i = 0; i < n.props.size(); ++i)
             if ((f.seen >> i & 1) && n.props[i].key.size() == len) return;
