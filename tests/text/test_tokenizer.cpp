@@ -255,6 +255,39 @@ BOOST_AUTO_TEST_CASE(utf8_replacement_uses_maximal_subparts) {
   BOOST_TEST(tok.encode_ordinary("a\xFF" "b") == tok.encode_ordinary("a" + fffd + "b"));
 }
 
+// What Rust's std::str::from_utf8 reports for the same bytes (Utf8Error's valid_up_to and
+// error_len, None written as 0).
+BOOST_AUTO_TEST_CASE(utf8_check_reports_as_rust_utf8error) {
+  using gptoss::text::utf8::check;
+  struct Case {
+    std::string bytes;
+    bool valid;
+    std::size_t valid_up_to, error_len;
+  };
+  const Case cases[] = {
+      {"abc", true, 3, 0},
+      {"a\xC3", false, 1, 0},               // unfinished: more bytes may complete it
+      {"a\xC3x", false, 1, 1},
+      {"\xE2\x82", false, 0, 0},
+      {"\xE2\x82x", false, 0, 2},           // the maximal subpart: lead and one continuation
+      {"\xED\xA0\x80", false, 0, 1},        // a surrogate's second byte is out of range
+      {"\xE0\x9F\xBF", false, 0, 1},        // overlong
+      {"\xF4\x90\x80\x80", false, 0, 1},    // above U+10FFFF
+      {"\xC0\x80", false, 0, 1},
+      {"\xF5", false, 0, 1},
+      {"\xC3\xA9\xF0\x9F\x98", false, 2, 0},
+      {"\xC3\xA9\xF0\x9F\x98\x80", true, 6, 0},
+  };
+  for (const Case& c : cases) {
+    const auto r = check(c.bytes);
+    BOOST_TEST_CONTEXT(c.bytes) {
+      BOOST_TEST(r.valid == c.valid);
+      BOOST_TEST(r.valid_up_to == c.valid_up_to);
+      BOOST_TEST(r.error_len == c.error_len);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(stream_decoder_holds_back_partial_characters) {
   const auto& tok = tiktoken_tokenizer();
   const std::string text = "h\xC3\xA9llo \xF0\x9F\x98\x80 \xE4\xBD\xA0\xE5\xA5\xBD!";

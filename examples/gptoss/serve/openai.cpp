@@ -478,7 +478,7 @@ std::vector<Delta> ReplyAssembler::finish() {
     if (!s.empty()) add(out, {Delta::Kind::content, std::move(s)});
   } else if (parser_.state() == harmony::StreamParser::State::header && !message_tokens_.empty()) {
     // Cut off inside a header: what there is, as raw text.
-    std::string s = harmony::detail::utf8_lossy(tok_.decode(message_tokens_));
+    std::string s = text::utf8::replace_invalid(tok_.decode(message_tokens_));
     if (!s.empty()) add(out, {Delta::Kind::content, std::move(s)});
   }
   if (!held_.empty() && !stopped_) {
@@ -521,7 +521,7 @@ json token_json(const text::Tokenizer& tok, token_id t, float logprob) {
   const std::string_view b = tok.token_bytes(t);
   json bytes = json::array();
   for (unsigned char c : b) bytes.push_back(int(c));
-  return {{"token", harmony::detail::utf8_lossy(b)}, {"logprob", logprob}, {"bytes", bytes}};
+  return {{"token", text::utf8::replace_invalid(b)}, {"logprob", logprob}, {"bytes", bytes}};
 }
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gptoss/constrain/schema.hpp"
+#include "gptoss/text/utf8.hpp"
 
 namespace gptoss::constrain {
 
@@ -255,19 +256,12 @@ class JsonMatcher {
       ++f.count;
       return true;
     }
-    unsigned lo = 0x80, hi = 0xBF, more;
-    if (b >= 0xC2 && b <= 0xDF) more = 1;
-    else if (b == 0xE0) more = 2, lo = 0xA0;
-    else if (b == 0xED) more = 2, hi = 0x9F;
-    else if (b >= 0xE1 && b <= 0xEF) more = 2;
-    else if (b == 0xF0) more = 3, lo = 0x90;
-    else if (b >= 0xF1 && b <= 0xF3) more = 3;
-    else if (b == 0xF4) more = 3, hi = 0x8F;
-    else return false;
+    const text::utf8::Lead l = text::utf8::lead(b);
+    if (!l.valid) return false;
     ++f.count;
     f.st = s_cont;
-    f.aux = std::uint8_t(more);
-    f.range = std::uint16_t(lo | hi << 8);
+    f.aux = l.more;
+    f.range = std::uint16_t(l.lo | l.hi << 8);
     return true;
   }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gptoss/text/tokenizer.hpp"
+#include "gptoss/text/utf8.hpp"
 
 namespace gptoss::constrain {
 
@@ -93,29 +94,13 @@ class TokenTable {
   // Whether bytes are whole UTF-8 characters a JSON string holds raw; counts the characters.
   static bool plain_chars(std::string_view s, std::uint32_t& chars) {
     chars = 0;
-    for (std::size_t i = 0; i < s.size();) {
-      auto b = (unsigned char)s[i];
-      if (b < 0x80) {
-        if (b < 0x20 || b == '"' || b == '\\') return false;
-        ++i, ++chars;
-        continue;
-      }
-      std::size_t more;
-      unsigned lo = 0x80, hi = 0xBF;
-      if (b >= 0xC2 && b <= 0xDF) more = 1;
-      else if (b == 0xE0) more = 2, lo = 0xA0;
-      else if (b == 0xED) more = 2, hi = 0x9F;
-      else if (b >= 0xE1 && b <= 0xEF) more = 2;
-      else if (b == 0xF0) more = 3, lo = 0x90;
-      else if (b >= 0xF1 && b <= 0xF3) more = 3;
-      else if (b == 0xF4) more = 3, hi = 0x8F;
-      else return false;
-      if (i + more >= s.size()) return false;
-      for (std::size_t k = 1; k <= more; ++k) {
-        auto c = (unsigned char)s[i + k];
-        if (k == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xBF)) return false;
-      }
-      i += more + 1, ++chars;
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    while (p < end) {
+      if (*p < 0x20 || *p == '"' || *p == '\\') return false;
+      const text::utf8::Decoded d = text::utf8::decode(p, end);
+      if (!d.valid) return false;
+      p += d.len, ++chars;
     }
     return true;
   }

@@ -14,68 +14,11 @@
 
 #include "gptoss/harmony/message.hpp"
 #include "gptoss/text/tokenizer.hpp"
+#include "gptoss/text/utf8.hpp"
 
 namespace gptoss::harmony {
 
 namespace detail {
-
-inline constexpr std::string_view replacement_char = "\xEF\xBF\xBD";  // U+FFFD
-
-// Where UTF-8 validation of `s` stops, as Rust's Utf8Error reports it: the valid prefix length and
-// the length of the invalid sequence there (the Unicode "maximal subpart"); error_len == 0 means
-// the input ends inside a character that may still be completed.
-struct Utf8Check {
-  bool valid;
-  std::size_t valid_up_to;
-  std::size_t error_len;
-};
-
-inline Utf8Check check_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t width = b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
-    if (width == 0) return {false, i, 1};
-    // The second byte's range is narrower for some lead bytes (no overlongs, surrogates, > U+10FFFF).
-    unsigned char lo = b == 0xE0 ? 0xA0 : b == 0xF0 ? 0x90 : 0x80;
-    unsigned char hi = b == 0xED ? 0x9F : b == 0xF4 ? 0x8F : 0xBF;
-    for (std::size_t k = 1; k < width; ++k) {
-      if (i + k >= s.size()) return {false, i, 0};
-      auto c = static_cast<unsigned char>(s[i + k]);
-      bool ok = k == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xBF);
-      if (!ok) return {false, i, k};
-    }
-    i += width;
-  }
-  return {true, s.size(), 0};
-}
-
-// Every invalid or unfinished sequence becomes one U+FFFD (Rust's String::from_utf8_lossy).
-inline std::string utf8_lossy(std::string_view s) {
-  std::string out;
-  while (true) {
-    Utf8Check c = check_utf8(s);
-    out += s.substr(0, c.valid_up_to);
-    if (c.valid) return out;
-    out += replacement_char;
-    if (c.error_len == 0) return out;
-    s.remove_prefix(c.valid_up_to + c.error_len);
-  }
-}
-
-// Decodes the code point at s[i] of valid UTF-8 and advances i.
-inline char32_t next_code_point(std::string_view s, std::size_t& i) {
-  auto b = static_cast<unsigned char>(s[i]);
-  std::size_t width = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-  char32_t cp = width == 1 ? b : width == 2 ? (b & 0x1F) : width == 3 ? (b & 0x0F) : (b & 0x07);
-  for (std::size_t k = 1; k < width && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  i += width;
-  return cp;
-}
 
 // Unicode White_Space, which is what the reference's trim() and channel-name scan use.
 inline bool is_unicode_space(char32_t c) {
@@ -88,7 +31,7 @@ inline std::string_view trim(std::string_view s) {
   bool any = false;
   for (std::size_t i = 0; i < s.size();) {
     std::size_t at = i;
-    if (!is_unicode_space(next_code_point(s, i))) {
+    if (!is_unicode_space(text::utf8::next(s, i))) {
       if (!any) begin = at;
       any = true;
       end = i;
@@ -133,7 +76,7 @@ inline ParsedHeader parse_header(std::string text, std::optional<Role> role, boo
     std::size_t begin = at + channel_marker.size(), end = begin;
     while (end < text.size()) {
       std::size_t next = end;
-      char32_t c = next_code_point(text, next);
+      char32_t c = text::utf8::next(text, next);
       if (is_unicode_space(c) || c == U'<') break;
       end = next;
     }
@@ -269,7 +212,7 @@ class StreamParser {
         throw harmony_error(ErrorKind::header_not_utf8, "unknown token id " + std::to_string(t) + " in a header");
       bytes += tok_->token_bytes(t);
     }
-    if (!detail::check_utf8(bytes).valid)
+    if (!text::utf8::is_valid(bytes))
       throw harmony_error(ErrorKind::header_not_utf8, "message header is not valid UTF-8");
     return bytes;
   }
@@ -308,11 +251,11 @@ class StreamParser {
     if (t >= tok_->vocab_size()) saw_unknown_ = true;
     if (saw_unknown_) return;  // the reference cannot decode past an unknown id: see end_message
     pending_ += tok_->token_bytes(t);
-    detail::Utf8Check c = detail::check_utf8(pending_);
+    const text::utf8::Check c = text::utf8::check(pending_);
     std::string delta = pending_.substr(0, c.valid_up_to);
     std::size_t consumed = c.valid_up_to;
     if (!c.valid && c.error_len > 0) {
-      delta += detail::replacement_char;
+      delta += text::utf8::replacement_character;
       consumed += c.error_len;
     }
     pending_.erase(0, consumed);
@@ -324,8 +267,8 @@ class StreamParser {
 
   void end_message() {
     std::string text = std::move(content_);
-    if (saw_unknown_) text += detail::replacement_char;  // everything from the unknown id on
-    text += detail::utf8_lossy(pending_);
+    if (saw_unknown_) text += text::utf8::replacement_character;  // everything from the unknown id on
+    text += text::utf8::replace_invalid(pending_);
     Message m = std::move(header_);
     m.content = {std::move(text)};
     messages_.push_back(std::move(m));

@@ -17,30 +17,32 @@ struct Decoded {
   bool valid;
 };
 
+// Table 3-7 of the Unicode standard: what a lead byte starts. `more` continuation bytes follow, the
+// first in [lo, hi] (narrower after E0, ED, F0 and F4: no overlong forms, no surrogates, nothing
+// above U+10FFFF), the others in [80, BF]. ASCII has more == 0; a byte that starts nothing (80-C1,
+// F5-FF) is not `valid`.
+struct Lead {
+  std::uint8_t more;
+  unsigned char lo, hi;
+  bool valid;
+};
+constexpr Lead lead(unsigned char b) {
+  if (b < 0x80) return {0, 0x80, 0xBF, true};
+  if (b >= 0xC2 && b <= 0xDF) return {1, 0x80, 0xBF, true};
+  if (b >= 0xE0 && b <= 0xEF) return {2, (unsigned char)(b == 0xE0 ? 0xA0 : 0x80), (unsigned char)(b == 0xED ? 0x9F : 0xBF), true};
+  if (b >= 0xF0 && b <= 0xF4) return {3, (unsigned char)(b == 0xF0 ? 0x90 : 0x80), (unsigned char)(b == 0xF4 ? 0x8F : 0xBF), true};
+  return {0, 0, 0, false};
+}
+
 // Decodes the sequence at p (p < end).
 inline Decoded decode(const unsigned char* p, const unsigned char* end) {
   const unsigned char b0 = p[0];
   if (b0 < 0x80) return {b0, 1, true};
-  // Table 3-7 of the Unicode standard: the lead byte fixes the length and the range of byte 2.
-  std::size_t need;
-  unsigned char lo = 0x80, hi = 0xBF;
-  char32_t cp;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 2;
-    cp = b0 & 0x1F;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 3;
-    cp = b0 & 0x0F;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;  // no surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 4;
-    cp = b0 & 0x07;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return {0xFFFD, 1, false};
-  }
+  const Lead l = lead(b0);
+  if (!l.valid) return {0xFFFD, 1, false};
+  const std::size_t need = l.more + 1u;
+  char32_t cp = b0 & (0x7F >> need);  // the lead's payload bits
+  unsigned char lo = l.lo, hi = l.hi;
   for (std::size_t i = 1; i < need; ++i) {
     if (p + i >= end) return {0xFFFD, static_cast<std::uint8_t>(i), false};
     const unsigned char b = p[i];
@@ -115,6 +117,32 @@ inline std::string replace_invalid(std::string_view s) {
   return out;
 }
 
+// The code point at s[i] (U+FFFD where the bytes there are not one); advances i past it.
+inline char32_t next(std::string_view s, std::size_t& i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const Decoded d = decode(p + i, p + s.size());
+  i += d.len;
+  return d.cp;
+}
+
+// Where validation of s stops, as Rust's Utf8Error reports it: the valid prefix's length and the
+// length of the ill-formed sequence there (its maximal subpart); error_len == 0 means s ends inside
+// a character that more bytes may still complete.
+struct Check {
+  bool valid;
+  std::size_t valid_up_to;
+  std::size_t error_len;
+};
+inline Check check(std::string_view s) {
+  const std::size_t ok = valid_prefix(s);
+  if (ok == s.size()) return {true, ok, 0};
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + ok;
+  const auto* end = reinterpret_cast<const unsigned char*>(s.data()) + s.size();
+  const Decoded d = decode(p, end);
+  const bool unfinished = p + d.len == end && lead(*p).valid;
+  return {false, ok, unfinished ? 0 : std::size_t(d.len)};
+}
+
 // Number of trailing bytes of s that form an incomplete but so far well-formed sequence
 // (0..3): what a streaming decoder must hold back until more bytes arrive.
 inline std::size_t incomplete_tail(std::string_view s) {
@@ -124,7 +152,7 @@ inline std::size_t incomplete_tail(std::string_view s) {
     if ((*p & 0xC0) == 0x80) continue;  // a continuation byte: the lead is further back
     Decoded d = decode(p, p + k);
     // Invalid only because it ran out of bytes: consumed everything there was.
-    return (!d.valid && d.len == k && *p >= 0xC2 && *p <= 0xF4) ? k : 0;
+    return (!d.valid && d.len == k && lead(*p).valid) ? k : 0;
   }
   return 0;
 }
