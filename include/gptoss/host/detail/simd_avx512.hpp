@@ -231,19 +231,42 @@ GPTOSS_AVX512 inline void expand_mxfp4(const std::uint8_t* blocks, const std::ui
 // the loads, not the FMAs, then limit the product.
 __attribute__((target("avx512f"), always_inline)) inline void in_register(__m512& v) { asm("" : "+v"(v)); }
 
-// R rows (a tile's, cols apart) times T tokens, over this tile's columns; the accumulators
-// start at zero or from state, and end in state or, reduced, in y.
+// A GEMM block's accumulators, T tokens x R rows, each row's sum in two halves: they start at zero
+// or from the state an earlier tile of the row left, and end in that state or, reduced, in y.
+inline float* gemm_state_of(float* state, int t, int r, int h) {
+  return state + (std::int64_t(t) * tile_rows + r) * gemm_state + 16 * h;
+}
 template <int R, int T>
-GPTOSS_AVX512 inline void gemm_block(const float* tile, int cols, const float* x, std::int64_t x_stride, float* state,
-                                     bool first, bool last, float* y, std::int64_t y_stride) {
-  __m512 acc[T][R][2];
-  auto st = [&](int t, int r, int h) { return state + (std::int64_t(t) * tile_rows + r) * gemm_state + 16 * h; };
+GPTOSS_AVX512 inline void gemm_start(__m512 (&acc)[T][R][2], float* state, bool first) {
 #pragma GCC unroll 4
   for (int t = 0; t < T; ++t)
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) acc[t][r][h] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(st(t, r, h));
+      for (int h = 0; h < 2; ++h) acc[t][r][h] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(gemm_state_of(state, t, r, h));
+}
+template <int R, int T>
+GPTOSS_AVX512 inline void gemm_end(__m512 (&acc)[T][R][2], float* state, bool last, float* y, std::int64_t y_stride) {
+#pragma GCC unroll 4
+  for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      if (last) {
+        y[t * y_stride + r] = dot_result(acc[t][r][0], acc[t][r][1]);
+      } else {
+        _mm512_storeu_ps(gemm_state_of(state, t, r, 0), acc[t][r][0]);
+        _mm512_storeu_ps(gemm_state_of(state, t, r, 1), acc[t][r][1]);
+      }
+    }
+}
+
+// R rows (a tile's, cols apart) times T tokens, over this tile's columns (accumulators as in
+// gemm_start and gemm_end).
+template <int R, int T>
+GPTOSS_AVX512 inline void gemm_block(const float* tile, int cols, const float* x, std::int64_t x_stride, float* state,
+                                     bool first, bool last, float* y, std::int64_t y_stride) {
+  __m512 acc[T][R][2];
+  gemm_start<R, T>(acc, state, first);
   int k = 0;
   for (; k + 32 <= cols; k += 32)
 #pragma GCC unroll 2
@@ -273,17 +296,7 @@ GPTOSS_AVX512 inline void gemm_block(const float* tile, int cols, const float* x
           acc[t][r][h] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, tile + std::int64_t(r) * cols + kh), xv, acc[t][r][h]);
       }
     }
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      if (last) {
-        y[t * y_stride + r] = dot_result(acc[t][r][0], acc[t][r][1]);
-      } else {
-        _mm512_storeu_ps(st(t, r, 0), acc[t][r][0]);
-        _mm512_storeu_ps(st(t, r, 1), acc[t][r][1]);
-      }
-    }
+  gemm_end<R, T>(acc, state, last, y, y_stride);
 }
 
 // The tokens a group of 3 at a time, and for each group every 4 rows of the tile: a group's

@@ -188,13 +188,7 @@ template <int R, int T>
 GPTOSS_AVX512BF16 inline void gemm_block(const bf16* w, int cols, const bf16* x, std::int64_t x_stride, float* state,
                                          bool first, bool last, float* y, std::int64_t y_stride) {
   __m512 acc[T][R][2];
-  auto st = [&](int t, int r, int h) { return state + (std::int64_t(t) * tile_rows + r) * gemm_state + 16 * h; };
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) acc[t][r][h] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(st(t, r, h));
+  avx512::gemm_start<R, T>(acc, state, first);
   int k = 0;
   for (; k + 64 <= cols; k += 64)
 #pragma GCC unroll 2
@@ -221,17 +215,7 @@ GPTOSS_AVX512BF16 inline void gemm_block(const bf16* w, int cols, const bf16* x,
         for (int r = 0; r < R; ++r) acc[t][r][h] = dot(acc[t][r][h], xv, load32(w + std::int64_t(r) * cols + kh, n));
       }
     }
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      if (last) {
-        y[t * y_stride + r] = dot_result(acc[t][r][0], acc[t][r][1]);
-      } else {
-        _mm512_storeu_ps(st(t, r, 0), acc[t][r][0]);
-        _mm512_storeu_ps(st(t, r, 1), acc[t][r][1]);
-      }
-    }
+  avx512::gemm_end<R, T>(acc, state, last, y, y_stride);
 }
 
 // A tile with blocks whose scales are not folded: each row and token block by block, as the GEMV.
