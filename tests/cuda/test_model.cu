@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/golden.hpp"
+#include "common/greedy.hpp"
 #include "common/intermediates.hpp"
 #include "cuda/harness.hpp"
 #include "gptoss/model/transformer_cuda.cuh"
@@ -108,18 +109,10 @@ CT_CASE(long_sequence_matches_reference) {
 CT_CASE(greedy_decode_matches_reference_and_host) {
   const auto prompt = golden().tokens("greedy.prompt");
   const auto expect_tokens = golden().tokens("greedy.tokens_fp32");
-  const auto expect_logits = golden().floats("greedy.step_logits_fp32");
   for (const char* layout : {"original", "hf"}) {
     auto model = open_cuda<tiny_test>(layout);
-    auto s = model.new_sequence(64);
-    auto logits = model.prefill(s, prompt);
-    std::vector<token_id> got;
-    for (std::size_t step = 0; step < expect_tokens.size(); ++step) {
-      const double err = test::max_row_relative_error(logits.data(), expect_logits.data() + step * 1000, 1, 1000);
-      CT_CHECK(err < test::logits_tolerance, std::string(layout) + " step " + std::to_string(step) + ": " + std::to_string(err));
-      got.push_back(argmax(logits));
-      model.decode(s, got.back(), logits);
-    }
+    const auto got = test::greedy_against_golden(model, golden(), test::logits_tolerance,
+                                                 [&](bool ok, const std::string& what) { CT_CHECK(ok, std::string(layout) + " " + what); });
     CT_CHECK(got == expect_tokens, std::string(layout) + ": greedy tokens");
 
     // The argmax on the device gives the same continuation.

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/golden.hpp"
+#include "common/greedy.hpp"
 #include "common/intermediates.hpp"
 #include "gptoss/generate/generate.hpp"
 #include "gptoss/host/cpu_features.hpp"
@@ -130,18 +131,10 @@ BOOST_AUTO_TEST_CASE(decoding_at_long_context_matches_reference) {
 BOOST_AUTO_TEST_CASE(greedy_decode_matches_reference) {
   const auto prompt = golden().tokens("greedy.prompt");
   const auto expect_tokens = golden().tokens("greedy.tokens_fp32");
-  const auto expect_logits = golden().floats("greedy.step_logits_fp32");
   for (const char* layout : {"original", "hf"}) {
     auto model = open<tiny_test>(layout);
-    auto s = model.new_sequence(64);
-    auto logits = model.prefill(s, prompt);
-    std::vector<token_id> got;
-    for (std::size_t step = 0; step < expect_tokens.size(); ++step) {
-      const double err = test::max_row_relative_error(logits.data(), expect_logits.data() + step * 1000, 1, 1000);
-      BOOST_TEST(err < test::logits_tolerance, layout << " step " << step << ": relative error " << err);
-      got.push_back(argmax(logits));
-      model.decode(s, got.back(), logits);
-    }
+    const auto got = test::greedy_against_golden(model, golden(), test::logits_tolerance,
+                                                 [&](bool ok, const std::string& what) { BOOST_TEST(ok, layout << " " << what); });
     BOOST_TEST(got == expect_tokens, boost::test_tools::per_element());
 
     // The generation loop gives the same tokens.
