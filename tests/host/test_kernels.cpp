@@ -65,6 +65,26 @@ struct Random {
   }
 };
 
+// A random linear layer of rows x cols in both row kinds, bf16 and MXFP4 (with the MXFP4 weights
+// decoded, for the definitions), and a bf16 bias.
+struct RandomLinear {
+  int rows, cols;
+  std::vector<bf16> wb, bias;
+  std::vector<std::uint8_t> q, s;
+  std::vector<float> wq;
+  RandomLinear(Random& rnd, int rows, int cols)
+      : rows(rows), cols(cols), wb(rnd.bf16s(std::size_t(rows) * cols)), bias(rnd.bf16s(std::size_t(rows))),
+        q(rnd.bytes(std::size_t(rows) * cols / 2)), s(rnd.scales(std::size_t(rows) * cols / 32)),
+        wq(std::size_t(rows) * cols) {
+    mxfp4::decode_row(q.data(), s.data(), wq.size(), wq.data());
+  }
+  Bf16Vector b() const { return {bias.data(), rows}; }
+  Bf16Rows bf16_rows() const { return Bf16Rows{Bf16Matrix{wb.data(), rows, cols}}; }
+  Mxfp4Rows mxfp4_rows() const { return Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}}; }
+  float bf16_weight(int r, int k) const { return to_float(wb[std::size_t(r) * cols + k]); }
+  float mxfp4_weight(int r, int k) const { return wq[std::size_t(r) * cols + k]; }
+};
+
 // |got - want| <= tol * scale for each of n values, and none is NaN.
 void check_close(const float* got, const float* want, const float* scale, std::size_t n, double tol) {
   for (std::size_t i = 0; i < n; ++i) {
@@ -526,12 +546,8 @@ SIMD_AND_SCALAR_CASE(matmul_matches_the_definition_for_one_and_many_tokens) {
   for (int cols : {96, 608}) {
     Random rnd;
     const int rows = 37;
-    auto wb = rnd.bf16s(rows * cols), bias = rnd.bf16s(rows);
-    auto q = rnd.bytes(rows * cols / 2);
-    auto s = rnd.scales(rows * cols / 32);
-    std::vector<float> wq(rows * cols);
-    mxfp4::decode_row(q.data(), s.data(), rows * cols, wq.data());
-    const Bf16Vector b{bias.data(), rows};
+    const RandomLinear lin(rnd, rows, cols);
+    const Bf16Vector b = lin.b();
     for (int threads : {1, 2, 3})
       for (int tokens : {1, 4, 13}) {
         ThreadPool pool(threads);
@@ -552,8 +568,8 @@ SIMD_AND_SCALAR_CASE(matmul_matches_the_definition_for_one_and_many_tokens) {
                                                   << ": " << y[t * rows + r]);
             }
         };
-        check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}}, [&](int r, int k) { return to_float(wb[r * cols + k]); });
-        check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}}, [&](int r, int k) { return wq[r * cols + k]; });
+        check(lin.bf16_rows(), [&](int r, int k) { return lin.bf16_weight(r, k); });
+        check(lin.mxfp4_rows(), [&](int r, int k) { return lin.mxfp4_weight(r, k); });
       }
   }
 }
@@ -564,10 +580,8 @@ SIMD_AND_SCALAR_CASE(matmul_rows_do_not_depend_on_the_other_tokens) {
   for (int cols : {96, 608, 2880}) {
     Random rnd;
     const int rows = 45;
-    auto wb = rnd.bf16s(rows * cols), bias = rnd.bf16s(rows);
-    auto q = rnd.bytes(rows * cols / 2);
-    auto s = rnd.scales(rows * cols / 32);
-    const Bf16Vector b{bias.data(), rows};
+    const RandomLinear lin(rnd, rows, cols);
+    const Bf16Vector b = lin.b();
     const int most = 13;
     auto x = rnd.floats(most * cols);
     auto check = [&](const auto& w) {
@@ -587,8 +601,8 @@ SIMD_AND_SCALAR_CASE(matmul_rows_do_not_depend_on_the_other_tokens) {
                                               << ": rows differ from those of each token alone");
         }
     };
-    check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}});
-    check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}});
+    check(lin.bf16_rows());
+    check(lin.mxfp4_rows());
   }
 }
 
@@ -667,12 +681,8 @@ void bf16_matmul_matches_and_is_batch_invariant(const Kernels& k, const char* wh
   for (int cols : {96, 608, 2880}) {
     Random rnd;
     const int rows = 37;
-    auto wb = rnd.bf16s(rows * cols), bias = rnd.bf16s(rows);
-    auto q = rnd.bytes(rows * cols / 2);
-    auto s = rnd.scales(rows * cols / 32);
-    std::vector<float> wq(rows * cols);
-    mxfp4::decode_row(q.data(), s.data(), rows * cols, wq.data());
-    const Bf16Vector b{bias.data(), rows};
+    const RandomLinear lin(rnd, rows, cols);
+    const Bf16Vector b = lin.b();
     const int most = 13;
     const auto x = rnd.floats(std::size_t(most) * cols);
     const auto xr = rounded(x);
@@ -702,8 +712,8 @@ void bf16_matmul_matches_and_is_batch_invariant(const Kernels& k, const char* wh
                                      << ": rows differ from those of each token alone");
         }
     };
-    check(Bf16Rows{Bf16Matrix{wb.data(), rows, cols}}, [&](int r, int c) { return to_float(wb[r * cols + c]); });
-    check(Mxfp4Rows{Mxfp4Matrix{q.data(), s.data(), rows, cols}}, [&](int r, int c) { return wq[r * cols + c]; });
+    check(lin.bf16_rows(), [&](int r, int c) { return lin.bf16_weight(r, c); });
+    check(lin.mxfp4_rows(), [&](int r, int c) { return lin.mxfp4_weight(r, c); });
   }
 }
 
