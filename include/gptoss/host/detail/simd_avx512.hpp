@@ -159,31 +159,40 @@ GPTOSS_AVX512 inline void mxfp4_block(const std::uint8_t* qb, __m512 table, __m5
   odd = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), scaled);
 }
 
-GPTOSS_AVX512 inline float gemv_mxfp4_row(const std::uint8_t* q, const std::uint8_t* s, int nb, const float* xs) {
+// R rows at once, each summed in the order of the single-row product: a row's two accumulators
+// take one FMA per block, so a single row waits on the FMA's latency; R rows fill it.
+template <int R>
+GPTOSS_AVX512 inline void gemv_mxfp4_rows(const std::uint8_t* q, const std::uint8_t* s, int nb, const float* xs,
+                                          float* y) {
   const __m512 table = e2m1_table();
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  alignas(64) float sc[16];
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  alignas(64) float sc[R][16];
   for (int b0 = 0; b0 < nb; b0 += 16) {
     const int n = std::min(16, nb - b0);
-    scales16(s + b0, n, sc);
+    for (int r = 0; r < R; ++r) scales16(s + std::int64_t(r) * nb + b0, n, sc[r]);
     for (int i = 0; i < n; ++i) {
       const int b = b0 + i;
-      const std::uint8_t* qb = q + b * mxfp4::block_bytes;
-      if (b % 4 == 0) prefetch_ahead(qb);  // one request per 64-byte line
-      __m512 even, odd;
-      mxfp4_block(qb, table, _mm512_set1_ps(sc[i]), even, odd);
-      a0 = _mm512_fmadd_ps(even, _mm512_loadu_ps(xs + b * 32), a0);
-      a1 = _mm512_fmadd_ps(odd, _mm512_loadu_ps(xs + b * 32 + 16), a1);
+      const __m512 x0 = _mm512_loadu_ps(xs + b * 32), x1 = _mm512_loadu_ps(xs + b * 32 + 16);
+      for (int r = 0; r < R; ++r) {
+        const std::uint8_t* qb = q + (std::int64_t(r) * nb + b) * mxfp4::block_bytes;
+        if (b % 4 == 0) prefetch_ahead(qb);  // one request per 64-byte line
+        __m512 even, odd;
+        mxfp4_block(qb, table, _mm512_set1_ps(sc[r][i]), even, odd);
+        acc[r][0] = _mm512_fmadd_ps(even, x0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(odd, x1, acc[r][1]);
+      }
     }
   }
-  return dot_result(a0, a1);
+  for (int r = 0; r < R; ++r) y[r] = dot_result(acc[r][0], acc[r][1]);
 }
 
 GPTOSS_AVX512 inline void gemv_mxfp4(const std::uint8_t* blocks, const std::uint8_t* scales, std::int64_t rows,
                                      int cols, const float* xs, float* y) {
   const int nb = cols / mxfp4::block_elems;
-  for (std::int64_t r = 0; r < rows; ++r)
-    y[r] = gemv_mxfp4_row(blocks + r * nb * mxfp4::block_bytes, scales + r * nb, nb, xs);
+  std::int64_t r = 0;
+  for (; r + 2 <= rows; r += 2) gemv_mxfp4_rows<2>(blocks + r * nb * mxfp4::block_bytes, scales + r * nb, nb, xs, y + r);
+  for (; r < rows; ++r) gemv_mxfp4_rows<1>(blocks + r * nb * mxfp4::block_bytes, scales + r * nb, nb, xs, y + r);
 }
 GPTOSS_AVX512 inline void widen_bf16(const bf16* w, std::int64_t n, float* out) {
   std::int64_t i = 0;
