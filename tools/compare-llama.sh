@@ -19,8 +19,8 @@
 # 24 layers, where a tie is met almost at once.
 #
 # usage: tools/compare-llama.sh [--config gpt-oss-20b] [--layers N] [--threads 1] [--rounds 3]
-#                               [-p 512] [-n 32] [--llama-dir DIR] [--work DIR] [--gptoss BIN]
-#                               [--verify] [--keep]
+#                               [-p 512] [-n 32] [--precision exact|bf16] [--llama-dir DIR] [--work DIR]
+#                               [--gptoss BIN] [--verify] [--keep]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +30,7 @@ threads=1
 rounds=3
 prompt=512
 gen=32
+precision=exact
 llama_dir=${GPTOSS_LLAMA_DIR:-$HOME/.cache/gptoss-llama}
 work=
 gptoss=$here/build/gptoss
@@ -45,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     -r|--rounds) rounds=$2; shift 2 ;;
     -p) prompt=$2; shift 2 ;;
     -n) gen=$2; shift 2 ;;
+    --precision) precision=$2; shift 2 ;;
     --llama-dir) llama_dir=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --gptoss) gptoss=$2; shift 2 ;;
@@ -58,6 +60,7 @@ for v in threads rounds prompt gen; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--$v must be a positive whole number, not '${!v}'"
 done
 [[ -z $layers || $layers =~ ^[1-9][0-9]*$ ]] || die "--layers must be a positive whole number, not '$layers'"
+[[ $precision == exact || $precision == bf16 ]] || die "--precision must be exact or bf16, not '$precision'"
 [[ -x $gptoss ]] || die "$gptoss: no gptoss program (build it, or give --gptoss BIN)"
 for tool in git cmake npm python3; do command -v $tool >/dev/null || die "needs $tool"; done
 
@@ -149,7 +152,7 @@ for line in sys.stdin:
     kind = "decode" if j["n_gen"] > 0 else "prefill"
     print(json.dumps({"program": "llama.cpp", "kind": kind, "ts": j["avg_ts"]}))' >>"$results"
   echo "round $r of $rounds: gptoss bench" >&2
-  "$gptoss" bench -q -m "$work/checkpoint" -t "$threads" -p "$prompt" -n "$gen" -r 1 --json |
+  "$gptoss" bench -q -m "$work/checkpoint" -t "$threads" -p "$prompt" -n "$gen" -r 1 --precision "$precision" --json |
     python3 -c 'import json,sys
 j = json.load(sys.stdin)
 for kind in ("prefill", "decode"):
@@ -157,15 +160,15 @@ for kind in ("prefill", "decode"):
 done
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-python3 - "$results" "$prompt" "$gen" "$threads" "$rounds" "$config${layers:+ ($layers layers)}" "$cpu" \
+python3 - "$results" "$prompt" "$gen" "$threads" "$rounds" "$config${layers:+ ($layers layers)}" "$cpu" "$precision" \
   "$llama_commit" "$llama_from" "$(git -C "$here" rev-parse --short HEAD)" <<'EOF'
 import json, statistics, sys
-path, prompt, gen, threads, rounds, config, cpu, llama_commit, llama_from, ours_commit = sys.argv[1:]
+path, prompt, gen, threads, rounds, config, cpu, precision, llama_commit, llama_from, ours_commit = sys.argv[1:]
 runs = [json.loads(l) for l in open(path)]
 def samples(program, kind): return [r["ts"] for r in runs if r["program"] == program and r["kind"] == kind]
 def cell(v): return f"{statistics.median(v):.2f} ({min(v):.2f} – {max(v):.2f})"
 print(f"{config}, random weights, {threads} thread(s), {rounds} alternating round(s); CPU: {cpu}")
-print(f"llama.cpp {llama_commit} ({llama_from}); gptoss {ours_commit}\n")
+print(f"llama.cpp {llama_commit} ({llama_from}); gptoss {ours_commit}, precision {precision}\n")
 print("| test | llama.cpp t/s, median (min – max) | gptoss t/s, median (min – max) | gptoss / llama.cpp |")
 print("| --- | ---: | ---: | ---: |")
 for kind, test in (("decode", f"tg{gen}"), ("prefill", f"pp{prompt}")):
