@@ -55,10 +55,10 @@ double decode_bytes_per_token(const ModelConfig& c, std::int64_t context) {
 }
 
 // Streaming read bandwidth in GB/s: `threads` threads each sum their share of a buffer; the best of
-// several passes (at least 4, and at least 0.2 s of them). Every other pass also asks for each line
+// several passes (at least 8, and at least 0.4 s of them). Every other pass also asks for each line
 // 4 KB ahead, into L2: on some cores a plain loop's demand misses leave the stream short of what the
-// memory gives (one core of a Xeon reporting family 6 model 167: ~11.8 GB/s plain, ~13.9 with the
-// prefetch), and the decode kernels prefetch so. The buffer is as large as one decode step's
+// memory gives (one core of a Xeon reporting family 6 model 167: 12.6-12.9 GB/s plain, 16.2-17.0
+// with the best of both), and the decode kernels prefetch so. The buffer is as large as one decode step's
 // traffic (within 64 KiB and 1 GiB): a model small enough to decode from the caches is measured
 // against the caches, so that the measurement bounds the decode it is divided into.
 template <bool Prefetch>

@@ -26,14 +26,15 @@
 
 namespace gptoss::host::detail::avx512 {
 
-// Both GEMVs stream their rows one at a time, so that a matrix is one sequential stream, and ask
-// for each 64-byte line 4 KB before they reach it, into L2. Measured on one Emerald Rapids core
-// reading from DRAM (a read-sum at 11-14 GB/s): bf16 ~8-9.5 GB/s without the prefetch, 10.5-12
-// with it into L1 (1 KB ahead 9.7-10.9); MXFP4 two rows at a time with a prefetch 16 rows ahead
-// 6.7-8.8 GB/s, one row 4 KB ahead 9.7-10.1. On a Xeon reporting family 6 model 167 (2 MB of L2
-// per core), the same requests into L2 instead of L1 took bf16 from ~11.5 to ~15.5 GB/s and MXFP4
-// from ~9.2 to ~9.9, alternating in one run. (On Zen 4, bf16 rows without a prefetch streamed ~21
-// GB/s, MXFP4 two rows 16 ahead ~10.5; these distances have not been measured there.)
+// Both GEMVs stream their rows in order (MXFP4 two at a time, see gemv_mxfp4_rows), so that a
+// matrix is one sequential stream, and ask for each 64-byte line 4 KB before they reach it, into
+// L2. Measured on one Emerald Rapids core reading from DRAM (a read-sum at 11-14 GB/s): bf16
+// ~8-9.5 GB/s without the prefetch, 10.5-12 with it into L1 (1 KB ahead 9.7-10.9); MXFP4 two rows
+// at a time with a prefetch 16 rows ahead 6.7-8.8 GB/s, one row 4 KB ahead 9.7-10.1. On a Xeon
+// reporting family 6 model 167 (2 MB of L2 per core), the same requests into L2 instead of L1 took
+// bench_kernels' bf16 GEMV from ~9.9 to ~11.8 GiB/s, alternating builds. (On Zen 4, bf16 rows
+// without a prefetch streamed ~21 GB/s, MXFP4 two rows 16 ahead ~10.5; these distances have not
+// been measured there.)
 inline constexpr int prefetch_bytes = 4096;
 GPTOSS_AVX512 inline void prefetch_ahead(const void* p) {
   _mm_prefetch(static_cast<const char*>(p) + prefetch_bytes, _MM_HINT_T1);
